@@ -1,0 +1,293 @@
+"""The `Autoencoder` base: the one `train_step`/`test_step` of the zoo.
+
+A variant builds its encoder and decoder and contributes named loss terms
+through `loss_terms`; it never writes a training step. The base owns:
+
+- the GradientTape step, right under `tf.distribute` (the per-replica loss is
+  divided by the number of replicas, since gradients are all-reduced with SUM)
+  and under mixed precision (`optimizer.scale_loss`);
+- one `keras.metrics.Mean` per loss term, so `fit` and `evaluate` report
+  every term beside `loss`;
+- input checks that turn bad data into a `ValueError` before any weight moves;
+- the workarounds for Keras 3 under `MultiWorkerMirroredStrategy`.
+"""
+
+import contextlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ae import losses, validation
+
+
+def _is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+class Autoencoder(keras.Model):
+    """Base of every keras-ae model.
+
+    Args:
+        input_shape: shape of one example, without the batch axis.
+        latent_dim: size of the code h.
+        seed: int seed of the model's random draws (corruption noise, posterior
+            samples), or None for a fresh one.
+
+    Subclasses create their sub-networks in `__init__` and override:
+        `encode(x, training)`, `decode(h, training)` and `loss_terms(x, training)`;
+        `loss_term_names`: the names `loss_terms` returns, reported as metrics;
+        `total_loss(terms)` only when the optimized loss is not the plain sum.
+    """
+
+    loss_term_names = ("reconstruction",)
+
+    def __init__(self, input_shape, latent_dim, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            feature_shape = tuple(int(d) for d in input_shape)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"input_shape must be a tuple of positive ints without the batch axis; got {input_shape!r}."
+            ) from None
+        if not feature_shape or any(d < 1 for d in feature_shape):
+            raise ValueError(
+                f"input_shape must be a non-empty tuple of positive ints; got {input_shape!r}."
+            )
+        if isinstance(latent_dim, bool) or int(latent_dim) != latent_dim or latent_dim < 1:
+            raise ValueError(f"latent_dim must be an int >= 1; got {latent_dim!r}.")
+        self.feature_shape = feature_shape
+        self.num_features = int(np.prod(feature_shape))
+        self.latent_dim = int(latent_dim)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.loss_trackers = [
+            keras.metrics.Mean(name=name) for name in ("loss",) + tuple(self.loss_term_names)
+        ]
+        # Every sub-network is created with its input shape known, so a model
+        # is complete at construction: mark it built (a train_step that never
+        # calls self(x) would leave it unbuilt for saving and export).
+        self.built = True
+
+    # ----------------------------------------------------------------- model API
+    def encode(self, x, training=False):
+        """The code h of x, shape (batch, latent_dim)."""
+        raise NotImplementedError
+
+    def decode(self, h, training=False):
+        """The reconstruction x~ of a code h, shape (batch, *input_shape)."""
+        raise NotImplementedError
+
+    def call(self, x, training=False):
+        return self.decode(self.encode(x, training=training), training=training)
+
+    def loss_terms(self, x, training=False):
+        """Named scalar terms for a batch x, each summed over features, mean over the batch."""
+        raise NotImplementedError
+
+    def total_loss(self, terms):
+        """The optimized loss: the sum of the terms."""
+        return tf.add_n([terms[name] for name in self.loss_term_names])
+
+    # ---------------------------------------------------------------- the step
+    def compile(self, optimizer="adam", **kwargs):
+        """Like `keras.Model.compile`, with Adam by default and no `loss`: each
+        model knows its own."""
+        if kwargs.get("loss") is not None:
+            raise ValueError(
+                f"{type(self).__name__} defines its own loss terms {self.loss_term_names}; "
+                "compile it without `loss`."
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips compiling a loaded model whose compile() is overridden.
+        config = keras.saving.deserialize_keras_object(config)
+        config.pop("loss", None)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.loss_trackers)
+
+    def _inputs(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        # Traced once per input signature: a wrong shape fails here, at trace time.
+        validation.check_feature_shape(x.shape, self.feature_shape)
+        return tf.cast(x, tf.float32)
+
+    def train_step(self, data):
+        x = self._inputs(data)
+        with tf.GradientTape() as tape:
+            terms = self.loss_terms(x, training=True)
+            loss = self.total_loss(terms)
+            # Gradients are all-reduced with SUM across replicas: scale the
+            # per-replica mean so the update equals the global-batch mean.
+            scaled = loss / tf.cast(self.distribute_strategy.num_replicas_in_sync, loss.dtype)
+            # Mixed precision: LossScaleOptimizer scales here and unscales in apply().
+            scaled = self.optimizer.scale_loss(scaled)
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return self._update_trackers(loss, terms, tf.shape(x)[0])
+
+    def test_step(self, data):
+        x = self._inputs(data)
+        terms = self.loss_terms(x, training=False)
+        return self._update_trackers(self.total_loss(terms), terms, tf.shape(x)[0])
+
+    def _update_trackers(self, loss, terms, batch_size):
+        values = {"loss": loss, **terms}
+        # Weighted by the batch size, so an epoch's value is the mean over
+        # examples even when the last batch is short.
+        for tracker in self.loss_trackers:
+            tracker.update_state(values[tracker.name], sample_weight=batch_size)
+        logs = {tracker.name: tracker.result() for tracker in self.loss_trackers}
+        if _is_multi_worker(self.distribute_strategy):
+            # keras#20585 / tensorflow#72388: under collective all-reduce Keras
+            # reduces step logs with MEAN along axis 0, which a scalar lacks.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # keras#20585 / tensorflow#72388: Keras MEAN-reduces the first
+        # distributed batch to build the model, which fails under collective
+        # all-reduce. The first local replica's batch has the right spec.
+        if self._distribute_strategy is None or iterator is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        for _, _, it in iterator:
+            batch = next(it)
+            break
+        first_replica = self._distribute_strategy.experimental_local_results
+        batch = tf.nest.map_structure(
+            lambda v: first_replica(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v,
+            batch,
+        )
+        with self._distribute_strategy.scope():
+            self._symbolic_build(data_batch=batch)
+
+    # ------------------------------------------------------ checked entry points
+    def _checked(self, x):
+        if x is None:
+            return None
+        if isinstance(x, tf.data.Dataset):
+            return validation.check_dataset(x, self.feature_shape)
+        if isinstance(x, tuple) and len(x) == 1:
+            x = x[0]
+        return validation.check_array(x, self.feature_shape)
+
+    @contextlib.contextmanager
+    def _input_errors_as_value_errors(self):
+        try:
+            yield
+        except tf.errors.InvalidArgumentError as error:
+            if validation.NON_FINITE_MESSAGE in str(error):
+                raise ValueError(validation.NON_FINITE_MESSAGE) from None
+            raise
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        """`keras.Model.fit` on inputs alone: an autoencoder's target is its input."""
+        if y is not None:
+            raise ValueError(
+                "Autoencoders are trained on inputs only: call fit(x), not fit(x, y)."
+            )
+        x = self._checked(x)
+        validation_data = self._checked(validation_data)
+        with self._input_errors_as_value_errors():
+            return super().fit(x, None, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        with self._input_errors_as_value_errors():
+            return super().evaluate(self._checked(x), None, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        with self._input_errors_as_value_errors():
+            return super().predict(self._checked(x), *args, **kwargs)
+
+    # ---------------------------------------------------------------- config
+    def get_config(self):
+        return {
+            "name": self.name,
+            "input_shape": list(self.feature_shape),
+            "latent_dim": self.latent_dim,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+RECONSTRUCTION_LOSSES = ("mse", "bce")
+
+
+class ReconstructingAutoencoder(Autoencoder):
+    """A deterministic autoencoder: x -> h = encode(x) -> x~ = decode(h).
+
+    Its loss is `reconstruction` (summed over features, mean over the batch)
+    plus the terms of the variant's one regularizer hook, `penalties`; a
+    denoising variant also overrides `corrupt`.
+
+    Args:
+        output_activation: activation of the reconstruction, e.g. "sigmoid" for
+            data in [0, 1] or None for unbounded (e.g. standardized) data.
+        reconstruction_loss: "mse" for the squared error ||x - x~||², or "bce"
+            for the cross-entropy of data in [0, 1] (needs a sigmoid output,
+            computed from the logits so it never takes log(0)).
+    """
+
+    def __init__(
+        self,
+        input_shape,
+        latent_dim,
+        output_activation="sigmoid",
+        reconstruction_loss="mse",
+        **kwargs,
+    ):
+        super().__init__(input_shape, latent_dim, **kwargs)
+        if reconstruction_loss not in RECONSTRUCTION_LOSSES:
+            raise ValueError(
+                f"reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}; got {reconstruction_loss!r}."
+            )
+        if reconstruction_loss == "bce" and output_activation != "sigmoid":
+            raise ValueError(
+                'reconstruction_loss="bce" models data in [0, 1] and needs output_activation="sigmoid"; '
+                f"got {output_activation!r}."
+            )
+        self.output_activation = output_activation
+        self.output_activation_fn = keras.activations.get(output_activation)
+        self.reconstruction_loss = reconstruction_loss
+
+    def decoder_output(self, h, training=False):
+        """The decoder's pre-activation output (logits for a sigmoid output)."""
+        return self.decoder(h, training=training)
+
+    def decode(self, h, training=False):
+        return self.output_activation_fn(self.decoder_output(h, training=training))
+
+    def corrupt(self, x):
+        """The training-time corruption of the input; none by default."""
+        return x
+
+    def penalties(self, x, h, training=False):
+        """The regularizer hook: named terms added to the loss, given the
+        (possibly corrupted) input x and its code h."""
+        return {}
+
+    def loss_terms(self, x, training=False):
+        inputs = self.corrupt(x) if training else x
+        h = self.encode(inputs, training=training)
+        output = self.decoder_output(h, training=training)
+        if self.reconstruction_loss == "bce":
+            reconstruction = losses.sigmoid_cross_entropy(x, output)
+        else:
+            reconstruction = losses.squared_error(x, self.output_activation_fn(output))
+        return {"reconstruction": tf.reduce_mean(reconstruction), **self.penalties(inputs, h, training)}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "output_activation": self.output_activation,
+            "reconstruction_loss": self.reconstruction_loss,
+        }

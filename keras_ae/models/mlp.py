@@ -1,0 +1,82 @@
+"""The nonlinear autoencoder h = σ(Wx + b), x~ = σ(W'h + b'), shallow or deep."""
+
+import tensorflow as tf
+
+from keras_ae import layers
+from keras_ae.base import ReconstructingAutoencoder
+from keras_ae.registry import register
+
+
+@register("autoencoder")
+class MLPAutoencoder(ReconstructingAutoencoder):
+    """A fully connected autoencoder; a deep MLP when `hidden_units` is given.
+
+    Args:
+        input_shape: shape of one example (any rank; flattened inside).
+        latent_dim: size of the code h.
+        hidden_units: sizes of the layers between input and code; the decoder
+            mirrors them. Empty for the single-layer autoencoder of the lecture.
+        activation: activation of every encoder and decoder hidden layer and of
+            the code.
+        output_activation, reconstruction_loss: see `ReconstructingAutoencoder`.
+    """
+
+    def __init__(
+        self,
+        input_shape,
+        latent_dim,
+        hidden_units=(),
+        activation="sigmoid",
+        output_activation="sigmoid",
+        reconstruction_loss="mse",
+        **kwargs,
+    ):
+        super().__init__(
+            input_shape,
+            latent_dim,
+            output_activation=output_activation,
+            reconstruction_loss=reconstruction_loss,
+            **kwargs,
+        )
+        self.hidden_units = layers.check_hidden_units(hidden_units)
+        self.activation = activation
+        # h = act(W_L ... act(W_1 x + b_1) ... + b_L)
+        self.encoder = layers.dense_encoder(
+            self.feature_shape, self.hidden_units, self.latent_dim, activation, activation, "encoder"
+        )
+        # x~ = out_act(W'_1 act(... W'_L h ...) + b'_1)
+        self.decoder = layers.dense_decoder(
+            self.latent_dim, self.hidden_units, self.feature_shape, activation, "decoder"
+        )
+
+    def encode(self, x, training=False):
+        return self.encoder(tf.cast(x, self.compute_dtype), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_units": self.hidden_units, "activation": self.activation}
+
+
+@register("linear")
+class LinearAutoencoder(MLPAutoencoder):
+    """The untied linear autoencoder h = Ux + b, x~ = Wh + c.
+
+    Trained with the squared error it spans the principal subspace of the
+    data (Baldi & Hornik 1989), without making U and W orthonormal.
+    """
+
+    def __init__(self, input_shape, latent_dim, hidden_units=(), **kwargs):
+        super().__init__(
+            input_shape,
+            latent_dim,
+            hidden_units=hidden_units,
+            activation=None,
+            output_activation=None,
+            reconstruction_loss="mse",
+            **kwargs,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        for fixed in ("activation", "output_activation", "reconstruction_loss"):
+            del config[fixed]
+        return config
