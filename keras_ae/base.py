@@ -37,7 +37,8 @@ class Autoencoder(keras.Model):
     Subclasses create their sub-networks in `__init__` and override:
         `encode(x, training)`, `decode(h, training)` and `loss_terms(x, training)`;
         `loss_term_names`: the names `loss_terms` returns, reported as metrics;
-        `total_loss(terms)` only when the optimized loss is not the plain sum.
+        `loss_terms` may also return "loss" when the optimized loss is not the
+        plain sum of the terms.
     """
 
     loss_term_names = ("reconstruction",)
@@ -86,7 +87,10 @@ class Autoencoder(keras.Model):
         raise NotImplementedError
 
     def total_loss(self, terms):
-        """The optimized loss: the sum of the terms."""
+        """The optimized loss: `terms["loss"]` when a model gives it (a VAE's
+        β-weighted or IWAE objective), else the sum of the named terms."""
+        if "loss" in terms:
+            return terms["loss"]
         return tf.add_n([terms[name] for name in self.loss_term_names])
 
     # ---------------------------------------------------------------- the step
@@ -138,7 +142,7 @@ class Autoencoder(keras.Model):
         return self._update_trackers(self.total_loss(terms), terms, tf.shape(x)[0])
 
     def _update_trackers(self, loss, terms, batch_size):
-        values = {"loss": loss, **terms}
+        values = {**terms, "loss": loss}
         # Weighted by the batch size, so an epoch's value is the mean over
         # examples even when the last batch is short.
         for tracker in self.loss_trackers:

@@ -1,3 +1,3 @@
 """The model zoo; importing this package registers every model."""
 
-from keras_ae.models import contractive, conv, denoising, mlp, pca, sparse, tied  # noqa: F401
+from keras_ae.models import contractive, conv, denoising, mlp, pca, sparse, tied, vae  # noqa: F401

@@ -1,0 +1,358 @@
+"""The variational autoencoder (Kingma & Welling 2014) on TensorFlow Probability.
+
+Keras layers produce tensors (the posterior's loc and raw scale, the
+likelihood's parameters); the `tfd` distributions are built from them inside
+the loss, never returned by `call` (exports need tensors) nor kept as
+attributes. All log-probabilities and KLs are float32, whatever the layers'
+dtype policy.
+
+Shapes: x is (batch, *input_shape); z is (batch, latent_dim), or
+(samples, batch, latent_dim) when several posterior samples are drawn.
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keras_ae import layers
+from keras_ae.base import Autoencoder
+from keras_ae.models.conv import check_image_shape, conv_decoder, conv_encoder
+from keras_ae.registry import register
+
+tfd = tfp.distributions
+
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
+KL_ESTIMATORS = ("analytic", "monte_carlo")
+SCALE_ACTIVATIONS = ("softplus", "exp")
+
+
+def _standard_normal_prior(latent_dim):
+    """p(z) = N(0, I); batch shape (), event shape (latent_dim,)."""
+    return tfd.MultivariateNormalDiag(loc=tf.zeros([latent_dim]), scale_diag=tf.ones([latent_dim]))
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class VariationalAutoencoder(Autoencoder):
+    """The VAE logic shared by the MLP (`vae`) and convolutional (`conv_vae`) models.
+
+    q(z|x) = N(μ(x), diag σ(x)²) with σ = softplus(raw) (or exp(raw / 2), raw
+    the log-variance); p(z) = N(0, I); p(x|z) a `likelihood` whose parameters
+    the decoder outputs. The loss is the negative ELBO (Kingma & Welling
+    2014, eq. 10), summed over pixels and latents and averaged over the batch:
+        loss = E_q[-log p(x|z)] + β_t KL(q(z|x) || p(z)),
+    with β_t rising linearly from 0 to β over `kl_warmup_steps`; with
+    `num_samples` k > 1 it is instead the negative IWAE bound (Burda et al.
+    2016, eq. 8). `fit` reports `loss`, `reconstruction`, `kl` and the true
+    `elbo` (β = 1) in nats per example.
+
+    Args:
+        input_shape, latent_dim, seed: see `Autoencoder`.
+        likelihood: "bernoulli" (logits; binary data), "gaussian" (continuous
+            data), or "continuous_bernoulli" (grey levels in [0, 1]).
+        decoder_scale: for "gaussian", "learned" (a trained per-pixel σ) or a
+            fixed σ > 0.
+        kl_estimator: "analytic" (½ Σ(μ² + σ² − 1 − log σ²)) or
+            "monte_carlo" (log q(z|x) − log p(z) at the sampled z).
+        beta: the KL weight β >= 0.
+        kl_warmup_steps: steps over which β_t rises from 0 to β (0: none).
+        num_samples: k posterior samples per example; k > 1 trains on the
+            IWAE bound.
+        dynamic_binarization: in training steps, replace x by a draw of
+            Bernoulli(x) (grey data in [0, 1] with a Bernoulli likelihood).
+        scale_activation: "softplus" or "exp".
+    """
+
+    loss_term_names = ("reconstruction", "kl", "elbo")
+
+    def __init__(
+        self,
+        input_shape,
+        latent_dim,
+        likelihood="bernoulli",
+        decoder_scale="learned",
+        kl_estimator="analytic",
+        beta=1.0,
+        kl_warmup_steps=0,
+        num_samples=1,
+        dynamic_binarization=False,
+        scale_activation="softplus",
+        **kwargs,
+    ):
+        super().__init__(input_shape, latent_dim, **kwargs)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}.")
+        if kl_estimator not in KL_ESTIMATORS:
+            raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}; got {kl_estimator!r}.")
+        if scale_activation not in SCALE_ACTIVATIONS:
+            raise ValueError(f"scale_activation must be one of {SCALE_ACTIVATIONS}; got {scale_activation!r}.")
+        layers.check_non_negative(beta=beta, kl_warmup_steps=kl_warmup_steps)
+        if int(num_samples) != num_samples or num_samples < 1:
+            raise ValueError(f"num_samples must be an int >= 1; got {num_samples!r}.")
+        if decoder_scale != "learned":
+            if isinstance(decoder_scale, bool) or not isinstance(decoder_scale, (int, float)) or not decoder_scale > 0:
+                raise ValueError(f'decoder_scale must be "learned" or a number > 0; got {decoder_scale!r}.')
+            decoder_scale = float(decoder_scale)
+        if dynamic_binarization and likelihood != "bernoulli":
+            raise ValueError('dynamic_binarization draws binary data and needs likelihood="bernoulli".')
+        self.likelihood = likelihood
+        self.decoder_scale = decoder_scale
+        self.kl_estimator = kl_estimator
+        self.beta = float(beta)
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.num_samples = int(num_samples)
+        self.dynamic_binarization = bool(dynamic_binarization)
+        self.scale_activation = scale_activation
+        if likelihood == "gaussian" and decoder_scale == "learned":
+            # log σ of p(x|z), one per pixel, shared by all z.
+            self.decoder_log_scale = self.add_weight(
+                shape=self.feature_shape, initializer="zeros", name="decoder_log_scale"
+            )
+
+    # ------------------------------------------------------------ distributions
+    def posterior_parameters(self, x, training=False):
+        """(loc, scale) of q(z|x), each (batch, latent_dim), float32."""
+        raw = tf.cast(self.encoder(tf.cast(x, self.compute_dtype), training=training), tf.float32)
+        loc, raw_scale = tf.split(raw, 2, axis=-1)
+        if self.scale_activation == "exp":
+            scale = tf.exp(0.5 * raw_scale)  # raw_scale = log σ²
+        else:
+            scale = tf.nn.softplus(raw_scale) + 1e-6
+        return loc, scale
+
+    def posterior(self, x, training=False):
+        """q(z|x): batch shape (batch,), event shape (latent_dim,)."""
+        loc, scale = self.posterior_parameters(x, training=training)
+        return tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
+
+    def prior(self):
+        """p(z) = N(0, I)."""
+        return _standard_normal_prior(self.latent_dim)
+
+    def decoder_parameters(self, z, training=False):
+        """The decoder's output for z (..., latent_dim): (..., *input_shape), float32."""
+        leading = tf.shape(z)[:-1]
+        flat = tf.reshape(z, [-1, self.latent_dim])
+        out = tf.cast(self.decoder(tf.cast(flat, self.compute_dtype), training=training), tf.float32)
+        return tf.reshape(out, tf.concat([leading, self.feature_shape], axis=0))
+
+    def likelihood_distribution(self, params):
+        """p(x|z) from decoder parameters; event shape input_shape."""
+        if self.likelihood == "bernoulli":
+            base = tfd.Bernoulli(logits=params, dtype=tf.float32)
+        elif self.likelihood == "continuous_bernoulli":
+            base = tfd.ContinuousBernoulli(logits=params)
+        else:
+            base = tfd.Normal(loc=params, scale=self._decoder_scale())
+        return tfd.Independent(base, reinterpreted_batch_ndims=len(self.feature_shape))
+
+    def _decoder_scale(self):
+        if self.decoder_scale == "learned":
+            return tf.exp(tf.cast(self.decoder_log_scale, tf.float32))
+        return tf.constant(self.decoder_scale, tf.float32)
+
+    # ----------------------------------------------------------------- model API
+    def encode(self, x, training=False):
+        """The posterior mean E_q[z|x], the deterministic code."""
+        return self.posterior_parameters(x, training=training)[0]
+
+    def decode(self, z, training=False):
+        """The mean of p(x|z): probabilities for Bernoulli, the loc for Gaussian."""
+        params = self.decoder_parameters(z, training=training)
+        if self.likelihood == "bernoulli":
+            return tf.sigmoid(params)
+        if self.likelihood == "continuous_bernoulli":
+            return self.likelihood_distribution(params).mean()
+        return params
+
+    def _log_weights(self, x, num_samples, training=False):
+        """Per-sample terms for x: z ~ q(z|x) by reparameterization.
+
+        Returns (log p(x|z), log q(z|x), log p(z)), each (samples, batch), and
+        the analytic KL(q || p), (batch,).
+        """
+        loc, scale = self.posterior_parameters(x, training=training)
+        q = tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
+        eps = keras.random.normal(
+            tf.concat([[num_samples], tf.shape(loc)], axis=0), seed=self.seed_generator
+        )
+        z = loc + scale * eps  # reparameterization: z = μ + σ ⊙ ε, ε ~ N(0, I)
+        log_px_z = self.likelihood_distribution(self.decoder_parameters(z, training=training)).log_prob(x)
+        prior = self.prior()
+        return log_px_z, q.log_prob(z), prior.log_prob(z), tfd.kl_divergence(q, prior)
+
+    def _binarize(self, x):
+        """A draw of Bernoulli(x) (dynamic binarization)."""
+        return tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, tf.float32)
+
+    def kl_weight(self):
+        """β_t = β min(1, step / kl_warmup_steps)."""
+        if not self.kl_warmup_steps or not self.compiled:
+            return tf.constant(self.beta, tf.float32)
+        step = tf.cast(self.optimizer.iterations, tf.float32)
+        return self.beta * tf.minimum(1.0, step / float(self.kl_warmup_steps))
+
+    def loss_terms(self, x, training=False):
+        if training and self.dynamic_binarization:
+            x = self._binarize(x)
+        log_px_z, log_qz, log_pz, kl_analytic = self._log_weights(x, self.num_samples, training)
+        reconstruction = -tf.reduce_mean(log_px_z, axis=0)  # −E_q log p(x|z), (batch,)
+        if self.kl_estimator == "analytic":
+            kl = kl_analytic
+        else:
+            kl = tf.reduce_mean(log_qz - log_pz, axis=0)
+        if self.num_samples > 1:
+            # IWAE: log (1/k) Σ_i p(x, z_i) / q(z_i|x)
+            bound = tf.reduce_logsumexp(log_px_z + log_pz - log_qz, axis=0) - math.log(self.num_samples)
+            loss = -bound
+        else:
+            loss = reconstruction + self.kl_weight() * kl
+        return {
+            "loss": tf.reduce_mean(loss),
+            "reconstruction": tf.reduce_mean(reconstruction),
+            "kl": tf.reduce_mean(kl),
+            "elbo": -tf.reduce_mean(reconstruction + kl_analytic),
+        }
+
+    # ------------------------------------------------------------ evaluation
+    def elbo(self, x, batch_size=256):
+        """Per-example ELBO in nats, log p(x|z) at one posterior sample, analytic KL. (N,) numpy."""
+        @tf.function
+        def per_example_elbo(xb):
+            log_px_z, _, _, kl = self._log_weights(xb, 1)
+            return log_px_z[0] - kl
+
+        return np.concatenate([per_example_elbo(tf.cast(xb, tf.float32)).numpy() for xb in _batches(x, batch_size)])
+
+    def log_likelihood(self, x, num_samples=1000, batch_size=100, chunk_size=250):
+        """Per-example importance-weighted estimate of log p(x) in nats, (N,) numpy.
+
+        log p(x) ≈ log (1/k) Σ_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x) (Burda et
+        al. 2016). The k samples are drawn `chunk_size` at a time and combined
+        with a running logsumexp, so memory is bounded by batch × chunk.
+        """
+        if int(num_samples) != num_samples or num_samples < 1:
+            raise ValueError(f"num_samples must be an int >= 1; got {num_samples!r}.")
+        chunks = [chunk_size] * (num_samples // chunk_size)
+        if num_samples % chunk_size:
+            chunks.append(num_samples % chunk_size)
+
+        @tf.function
+        def chunk_log_sum(xb, k):
+            log_px_z, log_qz, log_pz, _ = self._log_weights(xb, k)
+            return tf.reduce_logsumexp(log_px_z + log_pz - log_qz, axis=0)
+
+        results = []
+        for xb in _batches(x, batch_size):
+            xb = tf.cast(xb, tf.float32)
+            total = tf.fill([tf.shape(xb)[0]], -np.inf)
+            for k in chunks:
+                total = tf.experimental.numpy.logaddexp(total, chunk_log_sum(xb, tf.constant(k)))
+            results.append((total - math.log(num_samples)).numpy())
+        return np.concatenate(results)
+
+    def active_units(self, x, threshold=0.01, batch_size=256):
+        """How many latent units are used: Cov_x(E_q[z_j|x]) > threshold
+        (Burda et al. 2016, §5.2); a collapsed unit's posterior ignores x."""
+        means = np.concatenate([self.encode(tf.cast(xb, tf.float32)).numpy() for xb in _batches(x, batch_size)])
+        return int(np.sum(means.var(axis=0) > threshold))
+
+    def sample(self, n, seed=None):
+        """n draws of the decoder mean at z ~ p(z): (n, *input_shape)."""
+        z = keras.random.normal((int(n), self.latent_dim), seed=self.seed_generator if seed is None else seed)
+        return self.decode(z)
+
+    def latent_grid(self, n, low=0.05, high=0.95):
+        """Decodes an n×n grid of standard-Normal quantiles in a 2-D latent
+        space (Kingma & Welling 2014, fig. 4): (n*n, *input_shape), row-major,
+        z_1 along the rows' columns, z_2 decreasing down the rows."""
+        if self.latent_dim != 2:
+            raise ValueError(f"latent_grid needs latent_dim=2; this model has latent_dim={self.latent_dim}.")
+        quantiles = tfd.Normal(0.0, 1.0).quantile(tf.linspace(low, high, int(n)))
+        z1, z2 = tf.meshgrid(quantiles, quantiles[::-1])
+        return self.decode(tf.stack([tf.reshape(z1, [-1]), tf.reshape(z2, [-1])], axis=1))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "likelihood": self.likelihood,
+            "decoder_scale": self.decoder_scale,
+            "kl_estimator": self.kl_estimator,
+            "beta": self.beta,
+            "kl_warmup_steps": self.kl_warmup_steps,
+            "num_samples": self.num_samples,
+            "dynamic_binarization": self.dynamic_binarization,
+            "scale_activation": self.scale_activation,
+        }
+
+
+def _batches(x, batch_size):
+    if isinstance(x, tf.data.Dataset):
+        for batch in x:
+            yield batch[0] if isinstance(batch, tuple) else batch
+    else:
+        x = np.asarray(x, np.float32)
+        for start in range(0, len(x), batch_size):
+            yield x[start : start + batch_size]
+
+
+@register("vae")
+class MLPVariationalAutoencoder(VariationalAutoencoder):
+    """The VAE with MLP encoder and decoder (Kingma & Welling 2014, appendix C).
+
+    Args:
+        hidden_units: sizes of the encoder's hidden layers; the decoder mirrors them.
+        activation: the hidden layers' activation ("tanh" in the paper).
+        Other arguments: see `VariationalAutoencoder`.
+    """
+
+    def __init__(self, input_shape, latent_dim, hidden_units=(500,), activation="tanh", **kwargs):
+        super().__init__(input_shape, latent_dim, **kwargs)
+        self.hidden_units = layers.check_hidden_units(hidden_units)
+        self.activation = activation
+        # x -> hidden -> [μ, raw σ] (2 * latent_dim)
+        self.encoder = layers.dense_encoder(
+            self.feature_shape, self.hidden_units, 2 * self.latent_dim, activation, None, "encoder"
+        )
+        # z -> hidden -> likelihood parameters (logits or loc), one per pixel
+        self.decoder = layers.dense_decoder(
+            self.latent_dim, self.hidden_units, self.feature_shape, activation, "decoder"
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_units": self.hidden_units, "activation": self.activation}
+
+
+@register("conv_vae")
+class ConvVariationalAutoencoder(VariationalAutoencoder):
+    """The VAE with a strided Conv2D encoder and a Conv2DTranspose decoder.
+
+    Args:
+        filters, kernel_size, activation: as for the `conv` autoencoder.
+        Other arguments: see `VariationalAutoencoder`.
+    """
+
+    def __init__(self, input_shape, latent_dim, filters=(32, 64), kernel_size=3, activation="relu", **kwargs):
+        super().__init__(input_shape, latent_dim, **kwargs)
+        check_image_shape(self.feature_shape, "conv_vae")
+        self.filters = layers.check_hidden_units(filters)
+        if not self.filters:
+            raise ValueError("filters must name at least one convolution.")
+        self.kernel_size = int(kernel_size)
+        self.activation = activation
+        self.encoder = conv_encoder(
+            self.feature_shape, self.filters, self.kernel_size, activation, 2 * self.latent_dim, None, "encoder"
+        )
+        self.decoder = conv_decoder(
+            self.latent_dim, self.filters, self.kernel_size, activation, self.feature_shape, "decoder"
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "activation": self.activation,
+        }
