@@ -1,0 +1,346 @@
+"""The classic zoo against its references: PCA, closed forms, Monte Carlo, the base step."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.datasets import load_digits
+
+import keras_ae
+from keras_ae import losses
+from keras_ae.models import denoising
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn's digits, (1797, 64), in [0, 1]."""
+    return (load_digits().data / 16.0).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def standardized_digits():
+    x = load_digits().data.astype("float32")
+    x = x[:, x.std(axis=0) > 0]
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def reconstruction_error(model, x, **kwargs):
+    return model.evaluate(x, verbose=0, return_dict=True, **kwargs)["reconstruction"]
+
+
+def _orthonormal(basis):
+    return np.linalg.qr(basis)[0]
+
+
+def principal_angle_cosines(a, b):
+    """Cosines of the principal angles between the column spaces of a and b."""
+    return np.linalg.svd(_orthonormal(a).T @ _orthonormal(b), compute_uv=False)
+
+
+# --------------------------------------------------------------------- PCA
+@pytest.mark.parametrize("name", ["linear", "tied"])
+def test_linear_autoencoders_span_the_pca_subspace(name, standardized_digits):
+    x, d = standardized_digits, 4
+    pca = keras_ae.get_model("pca", input_shape=x.shape[1:], latent_dim=d)
+    pca.fit(x, verbose=0)
+    pca_error = reconstruction_error(pca, x)
+    # PCA's residual is the variance it discards: the sum of the trailing eigenvalues.
+    eigenvalues = np.linalg.eigvalsh(np.cov(x.T, bias=True))[::-1]
+    np.testing.assert_allclose(pca_error, eigenvalues[d:].sum(), rtol=1e-4)
+
+    keras.utils.set_random_seed(0)
+    model = keras_ae.get_model(name, input_shape=x.shape[1:], latent_dim=d)
+    epochs = 300  # full batch: one step an epoch
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.05, epochs)))
+    model.fit(x, epochs=epochs, batch_size=len(x), verbose=0)
+    error = reconstruction_error(model, x, batch_size=len(x))
+    assert error <= pca_error * 1.01
+    # The decoder's columns span the reconstruction subspace (Wᵀ for tied).
+    basis = model.kernel.numpy() if name == "tied" else model.decoder.layers[0].kernel.numpy().T
+    assert principal_angle_cosines(basis, pca.components.numpy().T).min() > 0.99
+
+
+def test_pca_reconstruction_matches_sklearn(standardized_digits):
+    from sklearn.decomposition import PCA as SkPCA
+
+    x = standardized_digits
+    model = keras_ae.get_model("pca", input_shape=x.shape[1:], latent_dim=6)
+    model.fit(x, verbose=0)
+    reference = SkPCA(n_components=6).fit(x)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), reference.inverse_transform(reference.transform(x)), atol=2e-4
+    )
+
+
+# -------------------------------------------------------------- contractive
+def test_contractive_analytic_penalty_equals_tape(digits):
+    model = keras_ae.get_model("contractive", input_shape=(64,), latent_dim=16, jacobian="analytic", seed=1)
+    x = tf.constant(digits[:32])
+    analytic = model.contractive_penalty(x, jacobian="analytic").numpy()
+    tape = model.contractive_penalty(x, jacobian="tape").numpy()
+    np.testing.assert_allclose(analytic, tape, rtol=1e-5, atol=1e-7)
+
+
+def test_contractive_projection_estimator_is_unbiased(digits):
+    model = keras_ae.get_model(
+        "contractive", input_shape=(64,), latent_dim=16, hidden_units=[48, 32],
+        jacobian="projection", num_projections=4000, seed=2,
+    )
+    x = tf.constant(digits[:8])
+    exact = model.contractive_penalty(x, jacobian="tape").numpy().mean()
+    estimate = model.contractive_penalty(x).numpy().mean()
+    assert abs(estimate / exact - 1) < 0.02
+
+
+def test_contractive_penalty_is_in_the_loss(digits):
+    model = keras_ae.get_model("contractive", input_shape=(64,), latent_dim=8, contractive_weight=0.5)
+    x = tf.constant(digits[:16])
+    terms = model.loss_terms(x)
+    expected = 0.5 * model.contractive_penalty(x).numpy().mean()
+    np.testing.assert_allclose(terms["contractive"].numpy(), expected, rtol=1e-6)
+
+
+# ------------------------------------------------------------------- sparse
+def test_kl_sparsity_value_and_gradient_match_closed_form():
+    rng = np.random.default_rng(0)
+    codes = tf.constant(rng.uniform(0.02, 0.98, size=(50, 7)), tf.float32)
+    rho = 0.05
+    with tf.GradientTape() as tape:
+        tape.watch(codes)
+        value = losses.kl_sparsity(codes, rho)
+    p = codes.numpy().mean(axis=0)
+    expected = np.sum(rho * np.log(rho / p) + (1 - rho) * np.log((1 - rho) / (1 - p)))
+    np.testing.assert_allclose(value.numpy(), expected, rtol=1e-5)
+    # ∂R/∂p̂ = −ρ/p̂ + (1−ρ)/(1−p̂), and ∂p̂_j/∂h_ij = 1/batch.
+    gradient = tape.gradient(value, codes).numpy()
+    expected_gradient = (-rho / p + (1 - rho) / (1 - p)) / codes.shape[0]
+    np.testing.assert_allclose(gradient, np.broadcast_to(expected_gradient, gradient.shape), rtol=1e-4)
+
+
+def test_l1_sparsity_value():
+    codes = tf.constant([[1.0, -2.0], [0.5, 0.0]])
+    model = keras_ae.get_model("sparse", input_shape=(4,), latent_dim=2, penalty="l1", sparsity_weight=0.1,
+                               activation="relu")
+    np.testing.assert_allclose(model.penalties(None, codes)["sparsity"].numpy(), 0.1 * (3.0 + 0.5) / 2)
+
+
+def test_kl_sparse_autoencoder_reaches_the_target_rate():
+    patches = keras_ae.data.load("patches", patch_size=8, num_patches=10000, seed=0)["x_train"]
+    patches = patches.reshape(len(patches), -1)
+    rho = 0.05
+    keras.utils.set_random_seed(0)
+    model = keras_ae.get_model(
+        "sparse", input_shape=patches.shape[1:], latent_dim=25, penalty="kl",
+        target_rate=rho, sparsity_weight=3.0, seed=0,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    model.fit(patches, epochs=15, batch_size=250, verbose=0)
+    mean_activation = model.encode(patches).numpy().mean()
+    assert abs(mean_activation / rho - 1) < 0.2
+
+
+# ---------------------------------------------------------------- denoising
+def test_corruption_statistics():
+    x = tf.fill([400, 250], 0.5)
+    seed = keras.random.SeedGenerator(3)
+    masked = denoising.masking_noise(x, 0.3, seed).numpy()
+    assert abs(np.mean(masked == 0) - 0.3) < 0.01
+    assert np.all((masked == 0) | (masked == 0.5))
+    noisy = denoising.gaussian_noise(x, 0.2, seed).numpy() - 0.5
+    assert abs(noisy.mean()) < 0.002 and abs(noisy.std() / 0.2 - 1) < 0.01
+    salted = denoising.salt_and_pepper_noise(x, 0.2, 0.0, 1.0, seed).numpy()
+    assert abs(np.mean(salted == 0.0) - 0.1) < 0.01 and abs(np.mean(salted == 1.0) - 0.1) < 0.01
+    assert abs(np.mean(salted == 0.5) - 0.8) < 0.01
+
+
+@pytest.mark.parametrize("corruption", ["gaussian", "masking", "salt_and_pepper"])
+def test_denoising_corrupts_in_training_only(corruption, digits):
+    # A linear model, so the reconstruction moves with its input.
+    model = keras_ae.get_model("denoising", input_shape=(64,), latent_dim=8, corruption=corruption,
+                               noise_level=0.3, activation=None, output_activation=None, seed=0)
+    model.compile()
+    x = digits[:200]
+    clean = tf.reduce_mean(losses.squared_error(x, model(x))).numpy()
+    np.testing.assert_allclose(model.loss_terms(tf.constant(x))["reconstruction"].numpy(), clean, rtol=1e-5)
+    np.testing.assert_allclose(reconstruction_error(model, x), clean, rtol=1e-5)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    # Training sees the corrupted input, so its loss differs from the clean one.
+    assert abs(model.loss_terms(tf.constant(x), training=True)["reconstruction"].numpy() / clean - 1) > 0.01
+
+
+# --------------------------------------------------------- greedy pretraining
+def test_greedy_layerwise_pretraining_then_fine_tuning(digits):
+    keras.utils.set_random_seed(0)
+    model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=8, hidden_units=[32])
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    initial = reconstruction_error(model, digits)
+    layer_losses = keras_ae.pretrain_layerwise(model, digits, epochs=15, batch_size=64,
+                                               optimizer=keras.optimizers.Adam(0.01))
+    assert len(layer_losses) == 2
+    pretrained = reconstruction_error(model, digits)
+    model.fit(digits, epochs=5, batch_size=64, verbose=0)
+    fine_tuned = reconstruction_error(model, digits)
+    assert pretrained < 0.7 * initial
+    assert fine_tuned < pretrained
+
+
+# --------------------------------------------------------- the shared step
+def test_step_reports_every_term_and_loss_is_their_sum(digits):
+    model = keras_ae.get_model("sparse", input_shape=(64,), latent_dim=8, penalty="l1", sparsity_weight=0.01)
+    model.compile()
+    logs = model.fit(digits[:256], epochs=1, batch_size=64, verbose=0).history
+    assert set(logs) == {"loss", "reconstruction", "sparsity"}
+    result = model.evaluate(digits[:256], verbose=0, return_dict=True)
+    np.testing.assert_allclose(result["loss"], result["reconstruction"] + result["sparsity"], rtol=1e-5)
+
+
+def test_evaluate_is_the_mean_over_examples_with_a_short_last_batch(digits):
+    model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=4)
+    model.compile()
+    x = digits[:100]
+    expected = tf.reduce_mean(losses.squared_error(x, model(x))).numpy()
+    np.testing.assert_allclose(reconstruction_error(model, x, batch_size=64), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name,options", [("autoencoder", {"hidden_units": [16]}),
+                                          ("contractive", {"jacobian": "tape"})])
+def test_mirrored_strategy_matches_one_device(name, options, digits, mirrored_strategy):
+    x = digits[:256]
+
+    def train(strategy):
+        with strategy.scope():
+            model = keras_ae.get_model(name, input_shape=(64,), latent_dim=8, **options)
+            model.compile(optimizer=keras.optimizers.SGD(0.5))
+        model.set_weights(initial)
+        model.fit(x, epochs=2, batch_size=64, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    initial = keras_ae.get_model(name, input_shape=(64,), latent_dim=8, **options).get_weights()
+    assert mirrored_strategy.num_replicas_in_sync == 2
+    for one, two in zip(train(tf.distribute.get_strategy()), train(mirrored_strategy)):
+        np.testing.assert_allclose(one, two, atol=1e-5)
+
+
+def test_mixed_precision_step_trains_with_float32_losses(digits):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=8)
+        model.compile()
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        terms = model.loss_terms(tf.constant(digits[:32]))
+        assert all(t.dtype == tf.float32 for t in terms.values())
+        before = reconstruction_error(model, digits)
+        model.fit(digits, epochs=3, batch_size=64, verbose=0)
+        assert reconstruction_error(model, digits) < before
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# ------------------------------------------------------------- saving
+def _small_config(name):
+    if name in ("conv", "conv_vae"):
+        return {"input_shape": (8, 8, 1), "latent_dim": 3, "filters": [4, 8]}
+    config = {"input_shape": (8, 8), "latent_dim": 3}
+    if name in ("autoencoder", "sparse", "denoising", "contractive", "vae"):
+        config["hidden_units"] = [16]
+    return config
+
+
+@pytest.mark.parametrize("name", keras_ae.available_models())
+def test_keras_round_trip(name, digits, tmp_path):
+    config = _small_config(name)
+    x = digits[:64].reshape((-1,) + config["input_shape"])
+    model = keras_ae.get_model(name, seed=0, **config)
+    model.compile()
+    model.fit(x, epochs=1, batch_size=32, verbose=0)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(loaded.encode(x).numpy(), model.encode(x).numpy())
+    # Training state comes back too: the optimizer's step count and slots.
+    if name != "pca":
+        assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 2
+
+
+# ------------------------------------------------------------- bad input
+BAD_INPUTS = {
+    "wrong feature shape": (np.zeros((10, 63), np.float32), "Wrong feature shape"),
+    "wrong rank": (np.zeros((10, 8, 8), np.float32), "Wrong rank"),
+    "not castable to float": (np.array([["a"] * 64] * 10), "castable to float32"),
+    "object dtype": (np.array([[object()] * 64] * 10, dtype=object), "castable to float32"),
+    "NaN": (np.where(np.arange(640).reshape(10, 64) == 77, np.nan, 0.5).astype(np.float32), "NaN"),
+    "Inf": (np.where(np.arange(640).reshape(10, 64) == 5, np.inf, 0.5).astype(np.float32), "Inf"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+@pytest.mark.parametrize("method", ["fit", "evaluate", "predict"])
+def test_bad_input_is_a_value_error_before_any_weight_changes(case, method):
+    x, message = BAD_INPUTS[case]
+    model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=4)
+    model.compile()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=message) as error:
+        getattr(model, method)(x, verbose=0)
+    if case.startswith("wrong"):
+        assert "(batch, 64)" in str(error.value)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_non_finite_batch_in_a_dataset_is_a_value_error():
+    x = np.full((64, 64), 0.5, np.float32)
+    x[40, 3] = np.nan
+    model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=4)
+    model.compile()
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(16)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        model.fit(dataset, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="Wrong feature shape"):
+        model.fit(tf.data.Dataset.from_tensor_slices(x[:, :10]).batch(16), verbose=0)
+
+
+def test_fit_rejects_targets():
+    model = keras_ae.get_model("autoencoder", input_shape=(4,), latent_dim=2)
+    model.compile()
+    with pytest.raises(ValueError, match="inputs only"):
+        model.fit(np.zeros((4, 4)), np.zeros((4, 4)), verbose=0)
+
+
+BAD_CONFIGS = [
+    ("nonexistent", {}, "Unknown model 'nonexistent'. Known models: autoencoder"),
+    ("autoencoder", {"latent_dim": 0}, "latent_dim must be an int >= 1"),
+    ("linear", {"latent_dim": -3}, "latent_dim must be an int >= 1"),
+    ("sparse", {"sparsity_weight": -1.0}, "sparsity_weight must be a number >= 0"),
+    ("sparse", {"target_rate": 0.0}, r"target_rate ρ must lie in \(0, 1\)"),
+    ("sparse", {"target_rate": 1.0}, r"target_rate ρ must lie in \(0, 1\)"),
+    ("sparse", {"target_rate": 1.5}, r"target_rate ρ must lie in \(0, 1\)"),
+    ("sparse", {"penalty": "kl", "activation": "relu"}, 'needs activation="sigmoid"'),
+    ("denoising", {"noise_level": -0.1}, "noise_level must be a number >= 0"),
+    ("denoising", {"corruption": "masking", "noise_level": 1.5}, "must be <= 1"),
+    ("denoising", {"corruption": "blur"}, "corruption must be one of"),
+    ("contractive", {"contractive_weight": -2.0}, "contractive_weight must be a number >= 0"),
+    ("contractive", {"jacobian": "analytic", "hidden_units": [16]}, "one sigmoid dense encoder layer"),
+    ("contractive", {"jacobian": "analytic", "activation": "relu"}, "one sigmoid dense encoder layer"),
+    ("autoencoder", {"reconstruction_loss": "bce", "output_activation": None}, "needs output_activation"),
+    ("autoencoder", {"reconstruction_loss": "l3"}, "reconstruction_loss must be one of"),
+    ("autoencoder", {"hidden_units": [16, -2]}, "hidden_units must be a list of positive ints"),
+    ("conv", {}, r"needs image inputs of shape \(height, width, channels\)"),
+    ("pca", {"latent_dim": 100}, "PCA keeps at most 64 components"),
+]
+
+
+@pytest.mark.parametrize("name,options,message", BAD_CONFIGS)
+def test_bad_configuration_fails_at_construction(name, options, message):
+    config = {"input_shape": (64,), "latent_dim": 4, **options}
+    with pytest.raises(ValueError, match=message):
+        keras_ae.get_model(name, **config)
+
+
+def test_compile_refuses_a_loss():
+    model = keras_ae.get_model("autoencoder", input_shape=(4,), latent_dim=2)
+    with pytest.raises(ValueError, match="defines its own loss terms"):
+        model.compile(loss="mse")
