@@ -1,0 +1,420 @@
+"""Export a keras-ae model as a SavedModel and as TFLite, verified against Keras.
+
+    python -m export.export RUN_DIR_or_MODEL.keras --out DIR [--tflite float32[,float16,dynamic,int8]|all|none]
+                                                   [--data TRAIN_INPUTS.npy]
+
+writes
+
+- `DIR/saved_model/`: a SavedModel (through `keras.export.ExportArchive`) whose
+  signatures are `serving_default` and `reconstruct` (x -> reconstruction),
+  `encode` (x -> code, or for a VAE x -> mean, log_variance), `decode`
+  (code or z -> reconstruction) and, for a VAE, `sample` (eps -> sample, the
+  decoder mean at z = eps ~ N(0, I) drawn by the caller). Inputs have a
+  dynamic batch axis and a fixed feature shape; no endpoint holds a random
+  op, so every endpoint is deterministic. It loads with `tf.saved_model.load`
+  alone, without keras-ae or custom objects.
+- `DIR/model_<format>.tflite`: every endpoint as a signature, builtin ops only
+  (no Flex). `dynamic` stores int8 weights; `int8` also quantizes the
+  activations, calibrated on `representative_data`, and keeps float32 inputs
+  and outputs.
+- `DIR/report.json`: for every format and endpoint the maximum absolute
+  difference from the Keras model on held-out inputs, the file size and the
+  latency of a batch of 64. Float formats must stay within `BOUNDS`, else
+  `export_model` raises after writing the report; quantized formats are
+  reported beside the Keras model's own reconstruction error.
+"""
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import shutil
+import sys
+import time
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_litert.interpreter import Interpreter
+
+import keras_ae
+from keras_ae import validation
+from keras_ae.models.vae import VariationalAutoencoder
+
+TFLITE_FORMATS = ("float32", "float16", "dynamic", "int8")
+# Maximum absolute difference from the Keras model allowed per format; the
+# quantized formats have none and are reported instead.
+BOUNDS = {"saved_model": 1e-5, "tflite_float32": 1e-5, "tflite_float16": 1e-2}
+LATENCY_BATCH = 64
+MAX_HELDOUT = 256  # parity inputs taken from representative_data
+MAX_CALIBRATION = 200  # int8 calibration examples per signature
+SEED = 0
+
+
+class ExportMismatchError(RuntimeError):
+    """An exported format differs from the Keras model by more than its bound."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One exported function: a single named input of shape (batch, *input_shape)
+    and `fn`, the Keras model's math, returning a dict of named outputs."""
+
+    name: str
+    input_name: str
+    input_shape: tuple
+    fn: object
+
+    def spec(self):
+        return tf.TensorSpec((None, *self.input_shape), tf.float32, name=self.input_name)
+
+
+def endpoints(model):
+    """The endpoints of `model`, in signature order."""
+    feature_shape, code_shape = model.feature_shape, (model.latent_dim,)
+
+    def reconstruct(x):
+        return {"reconstruction": model(x, training=False)}
+
+    def decode(h):
+        return {"reconstruction": model.decode(h)}
+
+    if isinstance(model, VariationalAutoencoder):
+        def encode(x):
+            loc, scale = model.posterior_parameters(x)
+            return {"mean": loc, "log_variance": 2.0 * tf.math.log(scale)}
+
+        def sample(eps):
+            # The prior is N(0, I): z = eps, drawn by the caller, so no random op is exported.
+            return {"sample": model.decode(eps)}
+
+        code_name, extra = "z", [Endpoint("sample", "eps", code_shape, sample)]
+    else:
+        def encode(x):
+            return {"code": model.encode(x)}
+
+        code_name, extra = "code", []
+    return [
+        Endpoint("serving_default", "x", feature_shape, reconstruct),
+        Endpoint("encode", "x", feature_shape, encode),
+        Endpoint("decode", code_name, code_shape, decode),
+        Endpoint("reconstruct", "x", feature_shape, reconstruct),
+        *extra,
+    ]
+
+
+def _shape_checked(x, shape):
+    """x, unchanged, through an op that fails on any other feature shape.
+
+    Concatenation needs equal rank and equal non-batch dims and never
+    broadcasts, in TF and in TFLite. Neither runtime checks a signature's
+    input against its declared shape: without this op a (8, 32) batch given
+    to a (None, 64) signature is silently reshaped into (4, 64).
+    """
+    return tf.concat([x, tf.zeros((1, *shape), x.dtype)], axis=0)[:-1]
+
+
+def _exported_fn(endpoint):
+    def fn(inputs):
+        outputs = endpoint.fn(_shape_checked(inputs, endpoint.input_shape))
+        return {name: tf.cast(value, tf.float32) for name, value in outputs.items()}
+
+    return fn
+
+
+# ------------------------------------------------------------------- writing
+def write_saved_model(model, directory, model_endpoints):
+    """Writes the endpoints as SavedModel signatures with `ExportArchive`."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for endpoint in model_endpoints:
+        archive.add_endpoint(endpoint.name, _exported_fn(endpoint), input_signature=[endpoint.spec()])
+    archive.write_out(str(directory), verbose=False)
+
+
+def convert_tflite(saved_model_dir, signature_keys, fmt, calibration=None):
+    """The TFLite flatbuffer (bytes) of the given SavedModel signatures, builtin ops only.
+
+    `calibration` (int8 only) maps each signature key to a dict of input
+    arrays; each example is fed to the converter as a batch of one.
+    """
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=list(signature_keys))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if fmt != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if fmt == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if fmt == "int8":
+        # int8 kernels for weights and activations; inputs and outputs stay float32.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+        def representative_dataset():
+            for key, inputs in calibration.items():
+                for i in range(len(next(iter(inputs.values())))):
+                    yield key, {name: array[i : i + 1] for name, array in inputs.items()}
+
+        converter.representative_dataset = representative_dataset
+    with warnings.catch_warnings():
+        # The converter's calibrator builds a tf.lite.Interpreter internally.
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        return converter.convert()
+
+
+def tflite_ops(model_bytes):
+    """{op name: sorted input tensor types} over every subgraph of a TFLite
+    flatbuffer. A custom op (Flex ops included) is named "CUSTOM:<code>"."""
+    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    op_names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    type_names = {code: name for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
+    ops = {}
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)  # the schema keeps both fields
+            name = op_names[builtin]
+            if builtin == schema.BuiltinOperator.CUSTOM:
+                name += ":" + code.customCode.decode()
+            types = ops.setdefault(name, set())
+            types.update(type_names[subgraph.tensors[i].type] for i in op.inputs if i >= 0)
+    return {name: sorted(types) for name, types in sorted(ops.items())}
+
+
+# ------------------------------------------------------------------ checking
+def _inputs_for(model, x, size, seed=SEED):
+    """Inputs by input name: x; its Keras codes; standard-normal eps."""
+    code = keras.ops.convert_to_numpy(model.encode(x))
+    eps = np.random.default_rng(seed).standard_normal((size, model.latent_dim)).astype(np.float32)
+    return {"x": x, "code": code, "z": code, "eps": eps}
+
+
+def _max_abs_diff(outputs, reference):
+    return {name: float(np.max(np.abs(np.asarray(outputs[name]) - reference[name]))) for name in reference}
+
+
+def _latency_ms(fn, repeats=10):
+    """Median wall time of fn() in milliseconds, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000.0 * float(np.median(times))
+
+
+def _check_format(run, model_endpoints, inputs, references):
+    """Runs every endpoint through `run(endpoint_name, input_name, array) -> dict`
+    and compares it with the Keras references."""
+    outputs = {e.name: run(e.name, e.input_name, inputs[e.input_name]) for e in model_endpoints}
+    diffs = {name: _max_abs_diff(outputs[name], references[name]) for name in references}
+    x = inputs["x"]
+    batch = np.resize(x, (LATENCY_BATCH, *x.shape[1:]))
+    return {
+        "max_abs_diff": diffs,
+        "max_abs_diff_all": max(max(d.values()) for d in diffs.values()),
+        "reconstruction_error": _reconstruction_error(x, outputs["reconstruct"]["reconstruction"]),
+        "latency_ms": _latency_ms(lambda: run("serving_default", "x", batch)),
+    }
+
+
+def _reconstruction_error(x, reconstruction):
+    """Mean absolute error |x - x~| over held-out examples and features."""
+    return float(np.mean(np.abs(x - np.asarray(reconstruction))))
+
+
+def _size(path):
+    path = pathlib.Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _tflite_formats(tflite):
+    if tflite is None or tflite == "none":
+        return ()
+    if tflite == "all":
+        return TFLITE_FORMATS
+    formats = tuple(tflite.split(",")) if isinstance(tflite, str) else tuple(tflite)
+    unknown = [f for f in formats if f not in TFLITE_FORMATS]
+    if unknown:
+        raise ValueError(f"Unknown TFLite format(s) {unknown}; choose from {TFLITE_FORMATS}, 'all' or 'none'.")
+    return formats
+
+
+def _split_data(model, representative_data, heldout_data):
+    """(held-out inputs, calibration inputs, description of their source)."""
+    if representative_data is None:
+        rng = np.random.default_rng(SEED)
+        uniform = rng.uniform(size=(MAX_HELDOUT + MAX_CALIBRATION, *model.feature_shape)).astype(np.float32)
+        data, source = uniform, "uniform [0, 1] noise"
+    else:
+        data = validation.check_array(representative_data, model.feature_shape)
+        source = "representative_data"
+    if heldout_data is not None:
+        return validation.check_array(heldout_data, model.feature_shape), data[:MAX_CALIBRATION], source + ", heldout_data"
+    if len(data) < 2:
+        raise ValueError("representative_data needs at least 2 examples: some calibrate, the rest check parity.")
+    heldout = max(1, min(MAX_HELDOUT, len(data) // 5))
+    return data[-heldout:], data[:-heldout][:MAX_CALIBRATION], source + f" (last {heldout} held out)"
+
+
+# -------------------------------------------------------------------- export
+def load_model(path):
+    """A keras-ae model from a `.keras` file or a run directory holding `model.keras`."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        path = path / "model.keras"
+    return keras.saving.load_model(path, compile=False)
+
+
+def export_model(model, out_dir, tflite="float32", representative_data=None, heldout_data=None):
+    """Exports `model` to `out_dir` and checks every artifact against it.
+
+    Args:
+        model: a keras-ae model, or a path to a `.keras` file or a run directory.
+        out_dir: the output directory (created; existing artifacts are replaced).
+        tflite: a TFLite format of `TFLITE_FORMATS`, several ("float32,int8" or
+            a sequence), "all", or "none".
+        representative_data: training inputs (batch, *feature_shape): int8
+            calibration and, unless `heldout_data` is given, the last fifth (at
+            most 256 examples) holds out the parity inputs. None: uniform
+            noise in [0, 1].
+        heldout_data: inputs for the parity check, if not taken from
+            `representative_data`.
+
+    Returns:
+        The report, also written to `out_dir/report.json`.
+
+    Raises:
+        ExportMismatchError: a format exceeds its bound in `BOUNDS`; the
+            artifacts and the report are written first.
+    """
+    if not isinstance(model, keras_ae.Autoencoder):
+        model = load_model(model)
+    formats = _tflite_formats(tflite)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    heldout, calibration, source = _split_data(model, representative_data, heldout_data)
+    model_endpoints = endpoints(model)
+    inputs = _inputs_for(model, heldout, len(heldout))
+    references = {
+        e.name: {k: keras.ops.convert_to_numpy(v) for k, v in e.fn(inputs[e.input_name]).items()}
+        for e in model_endpoints
+    }
+    names = [e.name for e in model_endpoints]
+
+    saved_model_dir = out_dir / "saved_model"
+    shutil.rmtree(saved_model_dir, ignore_errors=True)
+    write_saved_model(model, saved_model_dir, model_endpoints)
+    loaded = tf.saved_model.load(str(saved_model_dir))
+
+    def run_saved_model(name, input_name, array):
+        return loaded.signatures[name](**{input_name: tf.constant(array)})
+
+    results = {
+        "saved_model": {
+            "path": saved_model_dir.name,
+            "size_bytes": _size(saved_model_dir),
+            **_check_format(run_saved_model, model_endpoints, inputs, references),
+        }
+    }
+    for fmt in formats:
+        calibration_inputs = None
+        if fmt == "int8":
+            calibration_inputs = _inputs_for(model, calibration, len(calibration))
+            calibration_inputs = {e.name: {e.input_name: calibration_inputs[e.input_name]} for e in model_endpoints}
+        flatbuffer = convert_tflite(saved_model_dir, names, fmt, calibration_inputs)
+        path = out_dir / f"model_{fmt}.tflite"
+        path.write_bytes(flatbuffer)
+        runners = {name: Interpreter(model_path=str(path)).get_signature_runner(name) for name in names}
+
+        def run_tflite(name, input_name, array, runners=runners):
+            return runners[name](**{input_name: array})
+
+        ops = tflite_ops(flatbuffer)
+        result = results[f"tflite_{fmt}"] = {
+            "path": path.name,
+            "size_bytes": len(flatbuffer),
+            **_check_format(run_tflite, model_endpoints, inputs, references),
+            "ops": sorted(ops),
+            "builtins_only": not any(name.startswith("CUSTOM") for name in ops),
+        }
+        if fmt == "int8":
+            # Ops left in float32 because the quantizer has no int8 kernel for them.
+            result["float_ops"] = sorted(n for n, t in ops.items() if "FLOAT32" in t and n not in ("QUANTIZE", "DEQUANTIZE"))
+    for name, result in results.items():
+        result["bound"] = BOUNDS.get(name)
+        result["within_bound"] = None if result["bound"] is None else result["max_abs_diff_all"] <= result["bound"]
+
+    report = {
+        "model": getattr(model, "registry_name", type(model).__name__),
+        "feature_shape": list(model.feature_shape),
+        "latent_dim": model.latent_dim,
+        "signatures": {
+            e.name: {"inputs": {e.input_name: [None, *e.input_shape]}, "outputs": sorted(references[e.name])}
+            for e in model_endpoints
+        },
+        "parity_inputs": {"examples": len(heldout), "source": source},
+        "int8_calibration_examples": len(calibration) if "int8" in formats else None,
+        "latency_batch": LATENCY_BATCH,
+        "keras_reconstruction_error": _reconstruction_error(heldout, references["reconstruct"]["reconstruction"]),
+        "formats": results,
+    }
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    failed = [
+        f"{name}: max |diff| {result['max_abs_diff_all']:.3g} > {result['bound']:g}"
+        for name, result in results.items()
+        if result["within_bound"] is False
+    ]
+    if failed:
+        raise ExportMismatchError(
+            f"Exported model differs from Keras beyond the bounds ({'; '.join(failed)}); see {out_dir / 'report.json'}."
+        )
+    return report
+
+
+# ----------------------------------------------------------------------- CLI
+def format_table(report):
+    """The report as a short text table, one row per format."""
+    rows = [("format", "size KiB", f"ms/batch {report['latency_batch']}", "max |diff|", "bound", "recon. err")]
+    for name, r in report["formats"].items():
+        bound = "-" if r["bound"] is None else f"{r['bound']:g}" + (" ok" if r["within_bound"] else " FAIL")
+        rows.append(
+            (name, f"{r['size_bytes'] / 1024:.1f}", f"{r['latency_ms']:.2f}", f"{r['max_abs_diff_all']:.2e}",
+             bound, f"{r['reconstruction_error']:.4f}")
+        )
+    rows.append(("keras", "", "", "", "", f"{report['keras_reconstruction_error']:.4f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m export.export", description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="a .keras file, or a run directory holding model.keras")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--tflite", default="float32",
+        help=f"TFLite format(s), comma-separated, of {', '.join(TFLITE_FORMATS)}; or 'all' or 'none'",
+    )
+    parser.add_argument(
+        "--data", help="a .npy of training inputs: int8 calibration and held-out parity inputs "
+        "(default: uniform noise in [0, 1])",
+    )
+    args = parser.parse_args(argv)
+    data = None if args.data is None else np.load(args.data, allow_pickle=False)
+    try:
+        report = export_model(args.model, args.out, tflite=args.tflite, representative_data=data)
+    except ExportMismatchError as error:
+        report = json.loads((pathlib.Path(args.out) / "report.json").read_text())
+        print(format_table(report))
+        print(error, file=sys.stderr)
+        return 1
+    print(format_table(report))
+    print(f"Wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Tests of `export`: every registered model exported to a SavedModel and to
+TFLite, checked against the Keras model here (independently of the report),
+reloaded in a process without keras-ae, builtins only, no random op, and
+rejecting wrong feature shapes."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+from sklearn.datasets import load_digits
+
+import keras_ae
+from export.export import BOUNDS, ExportMismatchError, export_model, main, tflite_ops
+from keras_ae.models.vae import VariationalAutoencoder
+
+DIGITS = (load_digits().data / 16.0).astype(np.float32)  # 1797 x 64, in [0, 1]
+TRAIN, TEST = DIGITS[:300], DIGITS[1500:1507]
+
+# One tiny configuration per registered model; `vae-cb` covers the
+# ContinuousBernoulli mean, conv_vae the Gaussian likelihood with exp scale.
+CASES = {
+    "pca": ("pca", {"input_shape": (64,)}),
+    "linear": ("linear", {"input_shape": (64,)}),
+    "tied": ("tied", {"input_shape": (8, 8)}),
+    "autoencoder": ("autoencoder", {"input_shape": (64,), "hidden_units": [16]}),
+    "sparse": ("sparse", {"input_shape": (64,), "hidden_units": [16]}),
+    "denoising": ("denoising", {"input_shape": (64,), "hidden_units": [16]}),
+    "contractive": ("contractive", {"input_shape": (64,), "hidden_units": [16]}),
+    "conv": ("conv", {"input_shape": (8, 8, 1), "filters": [4, 8]}),
+    "vae": ("vae", {"input_shape": (64,), "hidden_units": [16]}),
+    "vae-cb": ("vae", {"input_shape": (64,), "hidden_units": [16], "likelihood": "continuous_bernoulli"}),
+    "conv_vae": (
+        "conv_vae",
+        {"input_shape": (8, 8, 1), "filters": [4, 8], "likelihood": "gaussian", "scale_activation": "exp"},
+    ),
+}
+
+
+def build(case):
+    name, config = CASES[case]
+    model = keras_ae.get_model(name, latent_dim=2, seed=0, **config)
+    x = TRAIN.reshape((-1, *model.feature_shape))
+    if name == "pca":
+        model.fit(x, verbose=0)  # closed form: non-zero components
+    return model, x
+
+
+def expected_outputs(model, batch):
+    """{endpoint: (input name, input, {output: array})} from the Keras model's own methods."""
+    x = TEST[:batch].reshape((-1, *model.feature_shape))
+    as_numpy = keras.ops.convert_to_numpy
+    reconstruction = {"reconstruction": as_numpy(model(x))}
+    expected = {"serving_default": ("x", x, reconstruction), "reconstruct": ("x", x, reconstruction)}
+    if isinstance(model, VariationalAutoencoder):
+        loc, scale = model.posterior_parameters(x)
+        z = as_numpy(loc)
+        eps = np.random.default_rng(1).standard_normal((batch, model.latent_dim)).astype(np.float32)
+        expected["encode"] = ("x", x, {"mean": z, "log_variance": 2 * np.log(as_numpy(scale))})
+        expected["decode"] = ("z", z, {"reconstruction": as_numpy(model.decode(z))})
+        expected["sample"] = ("eps", eps, {"sample": as_numpy(model.decode(eps))})
+    else:
+        code = as_numpy(model.encode(x))
+        expected["encode"] = ("x", x, {"code": code})
+        expected["decode"] = ("code", code, {"reconstruction": as_numpy(model.decode(code))})
+    return expected
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """case -> (model, output directory, report), each exported once (float32 TFLite)."""
+    cache = {}
+
+    def get(case):
+        if case not in cache:
+            model, x = build(case)
+            out = tmp_path_factory.mktemp(case)
+            cache[case] = model, out, export_model(model, out, tflite="float32", representative_data=x)
+        return cache[case]
+
+    return get
+
+
+def test_cases_cover_every_registered_model():
+    assert {name for name, _ in CASES.values()} == set(keras_ae.available_models())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_export_matches_keras(case, exported):
+    model, out, report = exported(case)
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    interpreter = Interpreter(model_path=str(out / "model_float32.tflite"))
+    expected = expected_outputs(model, 7)
+    assert set(loaded.signatures) == set(expected)
+    assert set(interpreter.get_signature_list()) == set(expected)
+    for batch in (1, 7):  # a dynamic batch axis
+        for name, (input_name, inputs, outputs) in expected_outputs(model, batch).items():
+            runner = interpreter.get_signature_runner(name)
+            (detail,) = runner.get_input_details().values()
+            assert list(detail["shape_signature"]) == [-1, *inputs.shape[1:]]
+            from_saved_model = loaded.signatures[name](**{input_name: tf.constant(inputs)})
+            from_tflite = runner(**{input_name: inputs})
+            assert set(from_saved_model) == set(from_tflite) == set(outputs)
+            for key, want in outputs.items():
+                np.testing.assert_allclose(from_saved_model[key].numpy(), want, rtol=0, atol=1e-5)
+                np.testing.assert_allclose(from_tflite[key], want, rtol=0, atol=1e-5)
+
+    for fmt in ("saved_model", "tflite_float32"):
+        result = report["formats"][fmt]
+        assert set(result["max_abs_diff"]) == set(expected)
+        assert result["bound"] == 1e-5 and result["within_bound"]
+        assert result["max_abs_diff_all"] <= 1e-5
+        assert result["size_bytes"] > 0 and result["latency_ms"] > 0
+    assert report["latency_batch"] == 64
+    assert report["formats"]["tflite_float32"]["size_bytes"] == (out / "model_float32.tflite").stat().st_size
+    assert json.loads((out / "report.json").read_text()) == report
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tflite_has_builtin_ops_only_and_no_random_op(case, exported):
+    _, out, report = exported(case)
+    ops = tflite_ops((out / "model_float32.tflite").read_bytes())
+    assert ops and not [op for op in ops if op.startswith("CUSTOM") or "RANDOM" in op or "MULTINOMIAL" in op]
+    assert report["formats"]["tflite_float32"]["builtins_only"] is True
+
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    for name, signature in loaded.signatures.items():
+        graph = signature.graph.as_graph_def()
+        op_types = {node.op for node in graph.node}
+        op_types |= {node.op for function in graph.library.function for node in function.node_def}
+        assert not [op for op in op_types if "Random" in op], name
+
+
+def wrong_shapes(shape):
+    """Shapes one element of `shape` could be silently reshaped or broadcast from."""
+    n = int(np.prod(shape))
+    candidates = [(2, n), (4, n // 2), (2, *shape, 1), (2, *(1 for _ in shape))]
+    return [s for s in candidates if s[1:] != tuple(shape)]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_wrong_feature_shape_raises(case, exported):
+    model, out, _ = exported(case)
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    interpreter = Interpreter(model_path=str(out / "model_float32.tflite"))
+    for name, (input_name, inputs, _) in expected_outputs(model, 2).items():
+        runner = interpreter.get_signature_runner(name)
+        for shape in wrong_shapes(inputs.shape[1:]):
+            bad = np.ones(shape, np.float32)
+            with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):
+                loaded.signatures[name](**{input_name: tf.constant(bad)})
+            with pytest.raises((RuntimeError, ValueError)):
+                runner(**{input_name: bad})
+
+
+FRESH_PROCESS = textwrap.dedent(
+    """
+    import importlib.util, json, sys
+    import numpy as np
+    import tensorflow as tf
+
+    keras_after_tf = {m for m in sys.modules if m.startswith("keras")}
+    diffs = {}
+    for saved_model, arrays in json.loads(sys.argv[1]):
+        loaded = tf.saved_model.load(saved_model)
+        data = np.load(arrays)
+        for key in data.files:
+            kind, name, tensor = key.split(":")
+            if kind == "in":
+                outputs = loaded.signatures[name](**{tensor: tf.constant(data[key])})
+                for output, value in outputs.items():
+                    diffs[f"{saved_model}:{name}:{output}"] = float(np.max(np.abs(value.numpy() - data[f"out:{name}:{output}"])))
+    print(json.dumps({
+        "diffs": diffs,
+        "keras_ae_importable": importlib.util.find_spec("keras_ae") is not None,
+        "keras_ae_imported": "keras_ae" in sys.modules,
+        "keras_modules_added_by_loading": sorted({m for m in sys.modules if m.startswith("keras")} - keras_after_tf),
+    }))
+    """
+)
+
+
+def test_saved_models_load_in_a_process_without_keras_ae(exported, tmp_path):
+    jobs, expected_keys = [], set()
+    for case in CASES:
+        model, out, _ = exported(case)
+        arrays = {}
+        for name, (input_name, inputs, outputs) in expected_outputs(model, 5).items():
+            arrays[f"in:{name}:{input_name}"] = inputs
+            arrays.update({f"out:{name}:{output}": value for output, value in outputs.items()})
+            expected_keys |= {f"{out / 'saved_model'}:{name}:{output}" for output in outputs}
+        np.savez(tmp_path / f"{case}.npz", **arrays)
+        jobs.append((str(out / "saved_model"), str(tmp_path / f"{case}.npz")))
+    # Outside the repository and without PYTHONPATH: keras_ae cannot be imported at all.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, json.dumps(jobs)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not report["keras_ae_importable"] and not report["keras_ae_imported"]
+    # `import tensorflow` itself imports keras; loading needs nothing more of it.
+    assert report["keras_modules_added_by_loading"] == []
+    assert set(report["diffs"]) == expected_keys
+    assert max(report["diffs"].values()) <= 1e-5
+
+
+def test_saved_model_cli_lists_every_signature(exported):
+    _, out, report = exported("vae")
+    cli = pathlib.Path(sys.executable).parent / "saved_model_cli"
+    listing = subprocess.run(
+        [str(cli), "show", "--all", "--dir", str(out / "saved_model")],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert set(report["signatures"]) == {"serving_default", "encode", "decode", "reconstruct", "sample"}
+    for name, signature in report["signatures"].items():
+        block = listing.split(f"signature_def['{name}']:")[1].split("signature_def[")[0]
+        (input_name,) = signature["inputs"]
+        assert f"inputs['{input_name}']" in block
+        assert f"shape: (-1, {signature['inputs'][input_name][1]})" in block
+        assert all(f"outputs['{output}']" in block for output in signature["outputs"])
+
+
+@pytest.mark.parametrize("case", ["vae", "conv"])
+def test_quantized_formats_are_reported(case, tmp_path):
+    model, x = build(case)
+    report = export_model(model, tmp_path, tflite="all", representative_data=x)
+    formats = report["formats"]
+    assert set(formats) == {"saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8"}
+    assert formats["tflite_float16"]["within_bound"] and formats["tflite_float16"]["max_abs_diff_all"] <= 1e-2
+    for fmt in ("tflite_dynamic", "tflite_int8"):
+        result = formats[fmt]
+        assert result["bound"] is None and result["within_bound"] is None
+        assert result["builtins_only"]
+        assert set(result["max_abs_diff"]) == set(report["signatures"])
+        # Quantized outputs in [0, 1] stay close; the cost is reported beside the Keras error.
+        assert max(result["max_abs_diff"]["reconstruct"].values()) < 0.1
+        assert abs(result["reconstruction_error"] - report["keras_reconstruction_error"]) < 0.05
+    assert report["int8_calibration_examples"] == 200 and report["parity_inputs"]["examples"] == 60
+
+    int8 = (tmp_path / "model_int8.tflite").read_bytes()
+    ops = tflite_ops(int8)
+    assert "QUANTIZE" in ops and "INT8" in ops["FULLY_CONNECTED"]
+    assert formats["tflite_int8"]["float_ops"] == [
+        op for op, types in ops.items() if "FLOAT32" in types and op not in ("QUANTIZE", "DEQUANTIZE")
+    ]
+    runner = Interpreter(model_content=int8).get_signature_runner("serving_default")
+    (detail,) = runner.get_input_details().values()
+    assert detail["dtype"] == np.float32  # float I/O around int8 kernels
+    assert runner(x=x[:3])["reconstruction"].dtype == np.float32
+
+
+def test_mismatch_beyond_bound_raises_after_writing_report(monkeypatch, tmp_path):
+    model, x = build("linear")
+    monkeypatch.setitem(BOUNDS, "tflite_float16", 0.0)  # float16 weights always differ a little
+    with pytest.raises(ExportMismatchError, match="tflite_float16"):
+        export_model(model, tmp_path, tflite="float16", representative_data=x)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["formats"]["tflite_float16"]["within_bound"] is False
+    assert report["formats"]["saved_model"]["within_bound"] is True
+
+
+def test_unknown_tflite_format_is_rejected(tmp_path):
+    model, _ = build("linear")
+    with pytest.raises(ValueError, match="int4"):
+        export_model(model, tmp_path, tflite="float32,int4")
+    assert not any(tmp_path.iterdir())
+
+
+def test_tflite_ops_names_flex_ops():
+    @tf.function(input_signature=[tf.TensorSpec((3, 3), tf.float32)])
+    def determinant(m):
+        return tf.linalg.det(m)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([determinant.get_concrete_function()])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    assert "CUSTOM:FlexMatrixDeterminant" in tflite_ops(converter.convert())
+
+
+def test_cli_exports_a_run_directory(tmp_path, capsys):
+    model, x = build("autoencoder")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    model.save(run_dir / "model.keras")
+    np.save(tmp_path / "train.npy", x)
+    out = tmp_path / "export"
+    assert main([str(run_dir), "--out", str(out), "--tflite", "float32", "--data", str(tmp_path / "train.npy")]) == 0
+    table = capsys.readouterr().out
+    assert "tflite_float32" in table and "1e-05 ok" in table
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"] == "autoencoder" and report["parity_inputs"]["examples"] == 60
+    assert (out / "model_float32.tflite").is_file() and (out / "saved_model" / "saved_model.pb").is_file()
