@@ -224,11 +224,8 @@ def _reconstruction_error(x, reconstruction):
     return float(np.mean(np.abs(x - np.asarray(reconstruction))))
 
 
-def _size(path):
-    path = pathlib.Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def _directory_size(path):
+    return sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file())
 
 
 def _tflite_formats(tflite):
@@ -316,7 +313,7 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
     results = {
         "saved_model": {
             "path": saved_model_dir.name,
-            "size_bytes": _size(saved_model_dir),
+            "size_bytes": _directory_size(saved_model_dir),
             **_check_format(run_saved_model, model_endpoints, inputs, references),
         }
     }

@@ -261,8 +261,9 @@ def test_mismatch_beyond_bound_raises_after_writing_report(monkeypatch, tmp_path
     model, x = build("linear")
     monkeypatch.setitem(BOUNDS, "tflite_float16", 0.0)  # float16 weights always differ a little
     with pytest.raises(ExportMismatchError, match="tflite_float16"):
-        export_model(model, tmp_path, tflite="float16", representative_data=x)
+        export_model(model, tmp_path, tflite="float16", representative_data=x, heldout_data=TEST)
     report = json.loads((tmp_path / "report.json").read_text())
+    assert report["parity_inputs"] == {"examples": len(TEST), "source": "representative_data, heldout_data"}
     assert report["formats"]["tflite_float16"]["within_bound"] is False
     assert report["formats"]["saved_model"]["within_bound"] is True
 
