@@ -1,0 +1,242 @@
+"""The training entry point: one keras-ae model on one data set.
+
+    python -m training.train                       # an autoencoder on digits, offline, < 1 min
+    python -m training.train --model denoising --dataset mnist --data-dir ../shared/data \\
+        --model-option hidden_units=[256] --model-option corruption=gaussian --epochs 20
+    python -m training.train --config run.yaml --epochs 5    # flags override the file
+    python -m training.train --config runs/x/config.json      # reproduces runs/x (bit for bit with a seed)
+
+It writes DIR/config.json (the resolved configuration), DIR/model.keras (the
+last weights), DIR/best.keras (the lowest validation loss), TensorBoard logs
+under DIR/logs and the export under DIR/export. A run killed and started again
+with the same command resumes from DIR/backup. Invalid options stop it with a
+one-line error before it writes anything.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ae import data, get_model
+from training import callbacks, strategies
+from training import config as run_config
+
+
+def build_parser():
+    defaults = run_config.DEFAULTS
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description="Trains a keras-ae model. Options default to a config file's values, then to built-in defaults.",
+        argument_default=argparse.SUPPRESS,
+    )
+    add = parser.add_argument
+    add("--config", help="a JSON or YAML file of options, e.g. a run's config.json")
+    add("--model", help=f"a registry key (default {defaults['model']})")
+    add("--dataset", help=f"one of {', '.join(data.available_datasets())} (default {defaults['dataset']})")
+    add("--data-dir", dest="data_dir", help="a folder of <dataset>.npz files; without it data sets are downloaded")
+    add("--latent-dim", dest="latent_dim", type=int, help=f"size of the code (default {defaults['latent_dim']})")
+    add("--model-option", dest="model_option", action="append", default=[], metavar="KEY=VALUE",
+        help="a model constructor argument, value read as YAML (e.g. hidden_units=[64,32]); repeatable")
+    add("--dataset-option", dest="dataset_option", action="append", default=[], metavar="KEY=VALUE",
+        help="a data-set option, e.g. patch_size=12 for patches; repeatable")
+    add("--scale", help=f"{' | '.join(data.SCALES)} (default {defaults['scale']})")
+    add("--binarize", type=lambda value: None if value == "none" else value,
+        help="none | static | dynamic (default none)")
+    add("--epochs", type=int, help=f"default {defaults['epochs']}")
+    add("--batch-size", dest="batch_size", type=int, help=f"the global batch size (default {defaults['batch_size']})")
+    add("--optimizer", help=f"a Keras optimizer name, e.g. adam, sgd, rmsprop (default {defaults['optimizer']})")
+    add("--learning-rate", dest="learning_rate", type=float, help=f"default {defaults['learning_rate']}")
+    add("--shuffle", action=argparse.BooleanOptionalAction, help="reshuffle every epoch (default on)")
+    add("--seed", type=int,
+        help="seeds everything and, without --jit-compile, turns on op determinism: CPU runs are bit-identical")
+    add("--out", help="the run's folder (default runs/<model>-<dataset>)")
+    add("--strategy", help=f"{' | '.join(run_config.STRATEGIES)} (default auto)")
+    add("--virtual-cpus", dest="virtual_cpus", type=int, help="split the CPU into N logical devices")
+    add("--jit-compile", dest="jit_compile", action=argparse.BooleanOptionalAction, help="XLA (default off)")
+    add("--mixed-precision", dest="mixed_precision", action=argparse.BooleanOptionalAction,
+        help="mixed_float16 (default off)")
+    add("--steps-per-execution", dest="steps_per_execution", type=int, help="default 1")
+    add("--backup-every", dest="backup_every", type=int,
+        help=f"steps between backups for resuming (default {defaults['backup_every']})")
+    add("--image-every", dest="image_every", type=int,
+        help=f"epochs between TensorBoard images and histograms, 0 for none (default {defaults['image_every']})")
+    add("--export", action=argparse.BooleanOptionalAction, help="export the model at the end (default on)")
+    add("--verbose", type=int, help="0 silent, 1 progress bar, 2 one line per epoch (default 1)")
+    return parser
+
+
+@dataclasses.dataclass
+class Setup:
+    """A checked run, ready to train; nothing is written yet."""
+
+    config: dict
+    strategy: tf.distribute.Strategy
+    model: keras.Model
+    x_train: np.ndarray
+    x_valid: np.ndarray
+
+
+@dataclasses.dataclass
+class Result:
+    config: dict
+    model: keras.Model
+    history: keras.callbacks.History
+    out: str  # this process's folder
+    stopped_on_nan: bool
+
+
+def prepare(config):
+    """Checks the configuration, loads the data and builds and compiles the
+    model in the strategy's scope. Raises ValueError (or
+    `data.DataUnavailableError`) with a one-line message; writes nothing."""
+    run_config.check(config)
+    if config["virtual_cpus"]:
+        strategies.configure_virtual_cpus(config["virtual_cpus"])
+    # MultiWorkerMirroredStrategy must exist before other TF work starts.
+    strategy = strategies.make_strategy(config["strategy"])
+    if config["seed"] is not None:
+        keras.utils.set_random_seed(config["seed"])
+        if config["jit_compile"]:
+            print("Note: XLA runs are seeded but not bit-identical: op determinism would turn XLA off.")
+        else:
+            tf.config.experimental.enable_op_determinism()
+    load_options = dict(
+        data_dir=config["data_dir"], scale=config["scale"], binarize=config["binarize"], **config["dataset_options"]
+    )
+    x_train = data.load(config["dataset"], "train", **load_options)
+    x_valid = data.load(config["dataset"], "validation", **load_options)
+    keras.mixed_precision.set_global_policy("mixed_float16" if config["mixed_precision"] else "float32")
+    try:
+        with strategy.scope():
+            model = get_model(
+                config["model"],
+                input_shape=x_train.shape[1:],
+                latent_dim=config["latent_dim"],
+                **{"seed": config["seed"], **config["model_options"]},
+            )
+            model.compile(
+                optimizer=_optimizer(config["optimizer"], config["learning_rate"]),
+                jit_compile=config["jit_compile"],
+                steps_per_execution=config["steps_per_execution"],
+            )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return Setup(config, strategy, model, x_train, x_valid)
+
+
+def _optimizer(name, learning_rate):
+    try:
+        return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
+    except (ValueError, TypeError):
+        raise ValueError(f"Unknown optimizer {name!r}: give a Keras optimizer name such as adam, sgd or rmsprop.") from None
+
+
+def train(setup):
+    """Trains a prepared run and writes its outputs."""
+    config, model = setup.config, setup.model
+    out = strategies.output_dir(config["out"], setup.strategy)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    logs, backup = os.path.join(out, "logs"), os.path.join(out, "backup")
+    _report_resume(backup, config["epochs"])
+    print(
+        f"Training {config['model']} on {config['dataset']} {setup.x_train.shape} with "
+        f"{type(setup.strategy).__name__} ({setup.strategy.num_replicas_in_sync} replica(s)) into {out}"
+    )
+
+    dynamic = config["binarize"] == "dynamic"
+    train_data = data.make_dataset(
+        setup.x_train, config["batch_size"], shuffle=config["shuffle"], seed=config["seed"], dynamic_binarization=dynamic
+    )
+    valid_data = data.make_dataset(setup.x_valid, config["batch_size"], seed=config["seed"], dynamic_binarization=dynamic)
+    nan_stop = callbacks.TerminateOnNaN(callbacks.nan_hint(model, setup.x_train, config["learning_rate"]))
+    best_path = os.path.join(out, "best.keras")
+    callbacks.write_hparams(logs, config, ("loss",) + tuple(model.loss_term_names))
+    history = model.fit(
+        train_data,
+        validation_data=valid_data,
+        epochs=config["epochs"],
+        shuffle=False,  # the pipeline shuffles
+        verbose=config["verbose"],
+        callbacks=[
+            nan_stop,  # first, so that a NaN step is never backed up as the state to resume
+            keras.callbacks.BackupAndRestore(backup, save_freq=config["backup_every"]),
+            keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
+            keras.callbacks.TensorBoard(logs, write_graph=False),
+            callbacks.ImageSummaries(os.path.join(logs, "images"), setup.x_valid[:1000], config["image_every"]),
+        ],
+    )
+    if nan_stop.stopped:
+        print(f"Stopped on a NaN loss; {out} holds no model.")
+        return Result(config, model, history, out, stopped_on_nan=True)
+    model.save(os.path.join(out, "model.keras"))
+    if not os.path.exists(best_path):  # a closed-form fit (pca) runs no epochs to checkpoint
+        model.save(best_path)
+    if config["export"] and strategies.is_chief(setup.strategy):
+        _export(model, out, setup.x_train)
+    print(_summary(history, out))
+    return Result(config, model, history, out, stopped_on_nan=False)
+
+
+def run(config_file=None, **options):
+    """Resolves, checks, prepares and trains: the entry point as a function,
+    e.g. `run(model="sparse", epochs=3, out="runs/s")`."""
+    return train(prepare(run_config.resolve(options, config_file)))
+
+
+def _report_resume(backup, epochs):
+    metadata = os.path.join(backup, "training_metadata.json")
+    if os.path.exists(metadata):
+        with open(metadata) as f:
+            epoch = json.load(f)["epoch"]
+        print(f"Resuming from the backup in {backup}: epoch {epoch + 1} of {epochs}.")
+
+
+def _export(model, out, x_train):
+    try:
+        from export.export import export_model
+    except ModuleNotFoundError as error:
+        if error.name not in ("export", "export.export"):
+            raise
+        print("Skipping the export: the export package is not there yet.")
+        return
+    export_model(model, out_dir=os.path.join(out, "export"), tflite="float32", representative_data=x_train[:100])
+
+
+def _summary(history, out):
+    """One line: the last value of every metric, and the best validation loss."""
+    logs = history.history
+    parts = [f"{name} {values[-1]:.4g}" for name, values in logs.items() if name != "learning_rate"]
+    if logs.get("val_loss"):
+        best = int(np.argmin(logs["val_loss"]))
+        parts.append(f"best val_loss {logs['val_loss'][best]:.4g} at epoch {history.epoch[best] + 1}")
+    return f"Done: {', '.join(parts)}; wrote {out}"
+
+
+def parse_config(argv, parser=None):
+    """The resolved configuration of a command line (flags over config file over defaults)."""
+    flags = vars((parser or build_parser()).parse_args(argv))
+    config_file = flags.pop("config", None)
+    model_options, dataset_options = flags.pop("model_option"), flags.pop("dataset_option")
+    return run_config.resolve(flags, config_file, model_options, dataset_options)
+
+
+def main(argv=None):
+    parser = build_parser()
+    try:
+        setup = prepare(parse_config(argv, parser))
+    except (ValueError, data.DataUnavailableError) as error:
+        message = " ".join(str(error).split())
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
+    return 1 if train(setup).stopped_on_nan else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
