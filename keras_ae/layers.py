@@ -42,3 +42,22 @@ def check_non_negative(**values):
     for name, value in values.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or value != value:
             raise ValueError(f"{name} must be a number >= 0; got {value!r}.")
+
+
+def check_choice(**values_and_choices):
+    """Raises unless each value is one of its choices, e.g. check_choice(penalty=(penalty, PENALTIES))."""
+    for name, (value, choices) in values_and_choices.items():
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {choices}; got {value!r}.")
+
+
+def check_conv_filters(input_shape, filters, model):
+    """Checks a conv model's (H, W, C) input and filters; returns the filters as a list."""
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{model} needs image inputs of shape (height, width, channels); got input_shape={tuple(input_shape)}."
+        )
+    filters = check_hidden_units(filters)
+    if not filters:
+        raise ValueError("filters must name at least one convolution.")
+    return filters

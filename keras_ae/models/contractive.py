@@ -1,9 +1,9 @@
 """The contractive autoencoder (Rifai et al. 2011): λ ||∂h/∂x||²_F added to the loss."""
 
-import keras
 import tensorflow as tf
 
 from keras_ae import layers, losses
+from keras_ae.base import random_uniform  # keras.random.uniform, fast under XLA
 from keras_ae.models.mlp import MLPAutoencoder
 from keras_ae.registry import register
 
@@ -41,8 +41,7 @@ class ContractiveAutoencoder(MLPAutoencoder):
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
         layers.check_non_negative(contractive_weight=contractive_weight)
-        if jacobian not in JACOBIANS:
-            raise ValueError(f"jacobian must be one of {JACOBIANS}; got {jacobian!r}.")
+        layers.check_choice(jacobian=(jacobian, JACOBIANS))
         if jacobian == "analytic" and (self.hidden_units or self.activation != "sigmoid"):
             raise ValueError(
                 'jacobian="analytic" is the closed form for one sigmoid dense encoder layer '
@@ -75,7 +74,7 @@ class ContractiveAutoencoder(MLPAutoencoder):
         with tf.GradientTape() as tape:
             tape.watch(x_tiled)
             h_tiled = tf.cast(self.encode(x_tiled, training=training), tf.float32)
-        u = keras.random.uniform(tf.shape(h_tiled), seed=self.seed_generator)
+        u = random_uniform(tf.shape(h_tiled), self.seed_generator)
         v = tf.where(u < 0.5, -1.0, 1.0)  # Rademacher: E[vvᵀ] = I
         jtv = tape.gradient(h_tiled, x_tiled, output_gradients=v)  # Jᵀv, one per row
         squared = tf.reduce_sum(tf.reshape(tf.square(jtv), [k, tf.shape(x)[0], -1]), axis=2)

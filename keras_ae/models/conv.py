@@ -44,12 +44,6 @@ def conv_decoder(latent_dim, filters, kernel_size, activation, output_shape, nam
     return keras.Sequential(stack, name=name)
 
 
-def check_image_shape(input_shape, model):
-    if len(input_shape) != 3:
-        raise ValueError(
-            f"{model} needs image inputs of shape (height, width, channels); got input_shape={tuple(input_shape)}."
-        )
-
 
 @register("conv")
 class ConvAutoencoder(ReconstructingAutoencoder):
@@ -74,10 +68,7 @@ class ConvAutoencoder(ReconstructingAutoencoder):
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
-        check_image_shape(self.feature_shape, "conv")
-        self.filters = layers.check_hidden_units(filters)
-        if not self.filters:
-            raise ValueError("filters must name at least one convolution.")
+        self.filters = layers.check_conv_filters(self.feature_shape, filters, "conv")
         self.kernel_size = int(kernel_size)
         self.activation = activation
         self.code_activation = code_activation

@@ -1,28 +1,28 @@
 """The denoising autoencoder (Vincent et al. 2010): reconstruct x from a corrupted x̃."""
 
-import keras
 import tensorflow as tf
 
 from keras_ae import layers
+from keras_ae.base import random_normal, random_uniform  # keras.random, fast under XLA
 from keras_ae.models.mlp import MLPAutoencoder
 from keras_ae.registry import register
 
 
 def gaussian_noise(x, stddev, seed):
     """x̃ = x + ε, ε ~ N(0, σ²) (Vincent et al. 2010, §4.2 "additive isotropic Gaussian")."""
-    return x + stddev * keras.random.normal(tf.shape(x), dtype=x.dtype, seed=seed)
+    return x + stddev * random_normal(tf.shape(x), seed, dtype=x.dtype)
 
 
 def masking_noise(x, fraction, seed):
     """x̃_i = 0 for a random `fraction` of the inputs ("masking noise", §4.2)."""
-    keep = keras.random.uniform(tf.shape(x), dtype=x.dtype, seed=seed) >= fraction
+    keep = random_uniform(tf.shape(x), seed, dtype=x.dtype) >= fraction
     return tf.where(keep, x, tf.zeros_like(x))
 
 
 def salt_and_pepper_noise(x, fraction, low, high, seed):
     """A random `fraction` of the inputs set to `low` or `high`, each with
     probability 1/2 ("salt-and-pepper noise", §4.2)."""
-    u = keras.random.uniform(tf.shape(x), dtype=x.dtype, seed=seed)
+    u = random_uniform(tf.shape(x), seed, dtype=x.dtype)
     # u < fraction picks the corrupted inputs; u < fraction / 2 of them go low.
     corrupted_value = tf.where(u < fraction / 2.0, tf.cast(low, x.dtype), tf.cast(high, x.dtype))
     return tf.where(u < fraction, corrupted_value, x)
@@ -56,8 +56,7 @@ class DenoisingAutoencoder(MLPAutoencoder):
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
-        if corruption not in CORRUPTIONS:
-            raise ValueError(f"corruption must be one of {CORRUPTIONS}; got {corruption!r}.")
+        layers.check_choice(corruption=(corruption, CORRUPTIONS))
         layers.check_non_negative(noise_level=noise_level)
         if corruption != "gaussian" and noise_level > 1:
             raise ValueError(f"noise_level is a fraction for {corruption!r} and must be <= 1; got {noise_level}.")

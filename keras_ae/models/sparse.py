@@ -33,8 +33,7 @@ class SparseAutoencoder(MLPAutoencoder):
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, activation=activation, **kwargs)
-        if penalty not in PENALTIES:
-            raise ValueError(f"penalty must be one of {PENALTIES}; got {penalty!r}.")
+        layers.check_choice(penalty=(penalty, PENALTIES))
         layers.check_non_negative(sparsity_weight=sparsity_weight)
         if not (isinstance(target_rate, (int, float)) and 0.0 < target_rate < 1.0):
             raise ValueError(f"target_rate ρ must lie in (0, 1); got {target_rate!r}.")

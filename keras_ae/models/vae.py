@@ -18,8 +18,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_ae import layers
-from keras_ae.base import Autoencoder
-from keras_ae.models.conv import check_image_shape, conv_decoder, conv_encoder
+from keras_ae.base import Autoencoder, random_normal, random_uniform
+from keras_ae.models.conv import conv_decoder, conv_encoder
 from keras_ae.registry import register
 
 tfd = tfp.distributions
@@ -82,12 +82,9 @@ class VariationalAutoencoder(Autoencoder):
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}.")
-        if kl_estimator not in KL_ESTIMATORS:
-            raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}; got {kl_estimator!r}.")
-        if scale_activation not in SCALE_ACTIVATIONS:
-            raise ValueError(f"scale_activation must be one of {SCALE_ACTIVATIONS}; got {scale_activation!r}.")
+        layers.check_choice(likelihood=(likelihood, LIKELIHOODS))
+        layers.check_choice(kl_estimator=(kl_estimator, KL_ESTIMATORS))
+        layers.check_choice(scale_activation=(scale_activation, SCALE_ACTIVATIONS))
         layers.check_non_negative(beta=beta, kl_warmup_steps=kl_warmup_steps)
         if int(num_samples) != num_samples or num_samples < 1:
             raise ValueError(f"num_samples must be an int >= 1; got {num_samples!r}.")
@@ -175,9 +172,7 @@ class VariationalAutoencoder(Autoencoder):
         """
         loc, scale = self.posterior_parameters(x, training=training)
         q = tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
-        eps = keras.random.normal(
-            tf.concat([[num_samples], tf.shape(loc)], axis=0), seed=self.seed_generator
-        )
+        eps = random_normal(tf.concat([[num_samples], tf.shape(loc)], axis=0), self.seed_generator)
         z = loc + scale * eps  # reparameterization: z = μ + σ ⊙ ε, ε ~ N(0, I)
         log_px_z = self.likelihood_distribution(self.decoder_parameters(z, training=training)).log_prob(x)
         prior = self.prior()
@@ -185,7 +180,7 @@ class VariationalAutoencoder(Autoencoder):
 
     def _binarize(self, x):
         """A draw of Bernoulli(x) (dynamic binarization)."""
-        return tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, tf.float32)
+        return tf.cast(random_uniform(tf.shape(x), self.seed_generator) < x, tf.float32)
 
     def kl_weight(self):
         """β_t = β min(1, step / kl_warmup_steps)."""
@@ -336,10 +331,7 @@ class ConvVariationalAutoencoder(VariationalAutoencoder):
 
     def __init__(self, input_shape, latent_dim, filters=(32, 64), kernel_size=3, activation="relu", **kwargs):
         super().__init__(input_shape, latent_dim, **kwargs)
-        check_image_shape(self.feature_shape, "conv_vae")
-        self.filters = layers.check_hidden_units(filters)
-        if not self.filters:
-            raise ValueError("filters must name at least one convolution.")
+        self.filters = layers.check_conv_filters(self.feature_shape, filters, "conv_vae")
         self.kernel_size = int(kernel_size)
         self.activation = activation
         self.encoder = conv_encoder(
