@@ -51,11 +51,15 @@ def make_strategy(name):
     raise ValueError(f"Unknown strategy {name!r}.")
 
 
+def is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 def is_chief(strategy):
     """Whether this process writes the run's outputs: always, except on the
     non-chief workers of a multi-worker cluster."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+    if not is_multi_worker(strategy) or resolver is None:
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     has_chief = "chief" in resolver.cluster_spec().as_dict()

@@ -91,15 +91,24 @@ class Result:
     stopped_on_nan: bool
 
 
-def prepare(config):
+def prepare(config, shared_strategy=None):
     """Checks the configuration, loads the data and builds and compiles the
     model in the strategy's scope. Raises ValueError (or
-    `data.DataUnavailableError`) with a one-line message; writes nothing."""
+    `data.DataUnavailableError`) with a one-line message; writes nothing.
+
+    `shared_strategy`, when given, replaces the configured strategy: a process
+    that trains several times should reuse one MirroredStrategy, since a second
+    one restarts the collective-op keys and its all-reduces collide with the first's.
+    """
     run_config.check(config)
-    if config["virtual_cpus"]:
-        strategies.configure_virtual_cpus(config["virtual_cpus"])
-    # MultiWorkerMirroredStrategy must exist before other TF work starts.
-    strategy = strategies.make_strategy(config["strategy"])
+    strategy = shared_strategy
+    if strategy is None:
+        if config["virtual_cpus"]:
+            strategies.configure_virtual_cpus(config["virtual_cpus"])
+        # MultiWorkerMirroredStrategy must exist before other TF work starts.
+        strategy = strategies.make_strategy(config["strategy"])
+    if strategies.is_multi_worker(strategy) and config["shuffle"] and config["seed"] is None:
+        raise ValueError("A shuffled multi-worker run needs a seed (--seed), so that every worker shuffles alike.")
     if config["seed"] is not None:
         keras.utils.set_random_seed(config["seed"])
         if config["jit_compile"]:
@@ -111,6 +120,7 @@ def prepare(config):
     )
     x_train = data.load(config["dataset"], "train", **load_options)
     x_valid = data.load(config["dataset"], "validation", **load_options)
+    previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16" if config["mixed_precision"] else "float32")
     try:
         with strategy.scope():
@@ -125,8 +135,8 @@ def prepare(config):
                 jit_compile=config["jit_compile"],
                 steps_per_execution=config["steps_per_execution"],
             )
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    finally:  # the model keeps its policy; the process gets its own back
+        keras.mixed_precision.set_global_policy(previous_policy)
     return Setup(config, strategy, model, x_train, x_valid)
 
 
@@ -166,8 +176,9 @@ def train(setup):
         shuffle=False,  # the pipeline shuffles
         verbose=config["verbose"],
         callbacks=[
-            nan_stop,  # first, so that a NaN step is never backed up as the state to resume
-            keras.callbacks.BackupAndRestore(backup, save_freq=config["backup_every"]),
+            nan_stop,
+            # Two checkpoints: a kill while one is being written leaves the other.
+            keras.callbacks.BackupAndRestore(backup, save_freq=config["backup_every"], double_checkpoint=True),
             keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
             keras.callbacks.TensorBoard(logs, write_graph=False),
             callbacks.ImageSummaries(os.path.join(logs, "images"), setup.x_valid[:1000], config["image_every"]),
@@ -185,18 +196,19 @@ def train(setup):
     return Result(config, model, history, out, stopped_on_nan=False)
 
 
-def run(config_file=None, **options):
+def run(config_file=None, shared_strategy=None, **options):
     """Resolves, checks, prepares and trains: the entry point as a function,
-    e.g. `run(model="sparse", epochs=3, out="runs/s")`."""
-    return train(prepare(run_config.resolve(options, config_file)))
+    e.g. `run(model="sparse", epochs=3, out="runs/s")`; see `prepare` for `shared_strategy`."""
+    return train(prepare(run_config.resolve(options, config_file), shared_strategy))
 
 
 def _report_resume(backup, epochs):
-    metadata = os.path.join(backup, "training_metadata.json")
-    if os.path.exists(metadata):
-        with open(metadata) as f:
+    try:
+        with open(os.path.join(backup, "training_metadata.json")) as f:
             epoch = json.load(f)["epoch"]
-        print(f"Resuming from the backup in {backup}: epoch {epoch + 1} of {epochs}.")
+    except (OSError, ValueError, KeyError):  # no backup, or one cut short (BackupAndRestore falls back)
+        return
+    print(f"Resuming from the backup in {backup}: epoch {epoch + 1} of {epochs}.")
 
 
 def _export(model, out, x_train):
@@ -213,7 +225,7 @@ def _export(model, out, x_train):
 def _summary(history, out):
     """One line: the last value of every metric, and the best validation loss."""
     logs = history.history
-    parts = [f"{name} {values[-1]:.4g}" for name, values in logs.items() if name != "learning_rate"]
+    parts = [f"{name} {values[-1]:.4g}" for name, values in logs.items()]
     if logs.get("val_loss"):
         best = int(np.argmin(logs["val_loss"]))
         parts.append(f"best val_loss {logs['val_loss'][best]:.4g} at epoch {history.epoch[best] + 1}")
