@@ -136,14 +136,14 @@ def test_first_layer_filters_and_tiles():
 # --------------------------------------------------------- configuration
 def test_flags_override_the_config_file(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("model: denoising\nepochs: 7\nmodel_options:\n  hidden_units: [32]\n  corruption: gaussian\n")
+    path.write_text("model: denoising\nepochs: 7\nbinarize: none\nmodel_options:\n  hidden_units: [32]\n  corruption: gaussian\n")
     config = train.parse_config(
         ["--config", str(path), "--epochs", "3", "--model-option", "noise_level=0.5", "--no-shuffle"]
     )
     assert config["model"] == "denoising" and config["epochs"] == 3 and config["shuffle"] is False
     assert config["model_options"] == {"hidden_units": [32], "corruption": "gaussian", "noise_level": 0.5}
     assert config["out"] == os.path.join("runs", "denoising-digits")
-    assert config["learning_rate"] == 3e-3  # a default
+    assert config["learning_rate"] == 3e-3 and config["binarize"] is None
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,8 @@ def resolve(flags, config_file=None, model_options=(), dataset_options=()):
     config = {**DEFAULTS, **(read_file(config_file) if config_file else {}), **flags}
     config["model_options"] = {**(config["model_options"] or {}), **parse_pairs(model_options, "--model-option")}
     config["dataset_options"] = {**(config["dataset_options"] or {}), **parse_pairs(dataset_options, "--dataset-option")}
+    if config["binarize"] == "none":  # as on the command line
+        config["binarize"] = None
     if config["out"] is None:
         config["out"] = os.path.join("runs", f"{config['model']}-{config['dataset']}")
     return config

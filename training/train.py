@@ -46,8 +46,7 @@ def build_parser():
     add("--dataset-option", dest="dataset_option", action="append", default=[], metavar="KEY=VALUE",
         help="a data-set option, e.g. patch_size=12 for patches; repeatable")
     add("--scale", help=f"{' | '.join(data.SCALES)} (default {defaults['scale']})")
-    add("--binarize", type=lambda value: None if value == "none" else value,
-        help="none | static | dynamic (default none)")
+    add("--binarize", help="none | static | dynamic (default none)")
     add("--epochs", type=int, help=f"default {defaults['epochs']}")
     add("--batch-size", dest="batch_size", type=int, help=f"the global batch size (default {defaults['batch_size']})")
     add("--optimizer", help=f"a Keras optimizer name, e.g. adam, sgd, rmsprop (default {defaults['optimizer']})")
