@@ -17,7 +17,6 @@ import contextlib
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.random.seed_generator import draw_seed
 
 from keras_ae import layers, losses, validation
 
@@ -33,11 +32,11 @@ def _is_multi_worker(strategy):
 # normals; 19 ms instead of 1 ms for a 100x784 batch) while giving the same
 # bits, as auto_select also picks Philox without XLA. These are
 # `keras.random.normal/uniform` bit for bit (tests/test_fast_defaults.py),
-# with the algorithm named.
-def _draw_seed(seed):
-    # keras.random's own seed handling: a SeedGenerator advances, an int is
-    # [seed, 0], None draws from Keras' global generator.
-    seed = draw_seed(seed)
+# with the algorithm named. Only for a `SeedGenerator` (a model's
+# `seed_generator`): an int or None seed goes to keras.random itself, as
+# under XLA a constant seed's auto_select stream is not Philox's.
+def _draw_seed(seed_generator):
+    seed = seed_generator.next()
     if seed.dtype != tf.int32:  # as keras.src.backend.tensorflow.random._cast_seed
         seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
     return seed
@@ -48,12 +47,16 @@ def random_normal(shape, seed, dtype=None):
 
     `seed`: a `keras.random.SeedGenerator` (a model's `seed_generator`), an int, or None.
     """
+    if not isinstance(seed, keras.random.SeedGenerator):
+        return keras.random.normal(shape, dtype=dtype, seed=seed)
     dtype = dtype or keras.config.floatx()
     return tf.random.stateless_normal(shape, seed=_draw_seed(seed), dtype=dtype, alg="philox")
 
 
 def random_uniform(shape, seed, dtype=None):
     """`keras.random.uniform(shape, dtype=dtype, seed=seed)` on [0, 1), fast under XLA."""
+    if not isinstance(seed, keras.random.SeedGenerator):
+        return keras.random.uniform(shape, dtype=dtype, seed=seed)
     dtype = dtype or keras.config.floatx()
     return tf.random.stateless_uniform(shape, seed=_draw_seed(seed), dtype=dtype, alg="philox")
 

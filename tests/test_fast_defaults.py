@@ -1,0 +1,113 @@
+"""The fast defaults (benchmarks/): XLA where it can run, Philox draws, the fused
+Bernoulli log-likelihood; each must leave results as they were."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
+
+import keras_ae
+from keras_ae.base import random_normal, random_uniform
+
+
+def _binary(n, d=784, seed=0):
+    return (np.random.default_rng(seed).random((n, d)) < 0.3).astype("float32")
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_random_draws_are_keras_random_bit_for_bit(mode):
+    ours_gen, keras_gen = keras.random.SeedGenerator(3), keras.random.SeedGenerator(3)
+
+    def ours():
+        return (random_normal(tf.constant([2, 50, 20]), ours_gen), random_uniform((50, 784), ours_gen),
+                random_normal((7,), 11), random_uniform((7,), 11, dtype="float64"))
+
+    def theirs():
+        return (keras.random.normal((2, 50, 20), seed=keras_gen), keras.random.uniform((50, 784), seed=keras_gen),
+                keras.random.normal((7,), seed=11), keras.random.uniform((7,), seed=11, dtype="float64"))
+
+    if mode != "eager":
+        ours, theirs = tf.function(ours, jit_compile=mode == "xla"), tf.function(theirs, jit_compile=mode == "xla")
+    for _ in range(2):  # the generators advance alike
+        for a, b in zip(ours(), theirs()):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("name", keras_ae.available_models())
+def test_compile_uses_xla_on_cpu_by_default(name):
+    shape = (8, 8, 1) if name.startswith("conv") else (64,)
+    model = keras_ae.get_model(name, input_shape=shape, latent_dim=4)
+    model.compile()
+    assert model.jit_compile is True
+    model.fit(_binary(64, 64).reshape((64,) + shape), batch_size=32, epochs=1, verbose=0)
+
+
+def test_xla_stays_off_where_keras_turns_it_off():
+    model = keras_ae.get_model("vae", input_shape=(16,), latent_dim=2, hidden_units=[8])
+    model.compile(jit_compile=False)
+    assert model.jit_compile is False
+    model.compile(run_eagerly=True)
+    assert model.jit_compile is False
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        mirrored = keras_ae.get_model("vae", input_shape=(16,), latent_dim=2, hidden_units=[8])
+        mirrored.compile()
+    assert mirrored.jit_compile is False
+
+
+def test_xla_stays_off_with_op_determinism():
+    tf.config.experimental.enable_op_determinism()
+    try:
+        model = keras_ae.get_model("vae", input_shape=(16,), latent_dim=2, hidden_units=[8], seed=0)
+        model.compile()
+        assert model.jit_compile is False
+    finally:
+        tf_config.disable_op_determinism()
+
+
+def test_xla_training_matches_graph_training():
+    """A deterministic model: the same weights with and without XLA, up to float rounding."""
+    x = _binary(256)
+    weights = []
+    for jit in (True, False):
+        keras.utils.set_random_seed(0)
+        model = keras_ae.get_model("autoencoder", input_shape=(784,), latent_dim=16, hidden_units=[64], seed=0)
+        model.compile(jit_compile=jit)
+        history = model.fit(x, batch_size=32, epochs=2, shuffle=False, verbose=0)
+        weights.append((model.get_weights(), history.history["loss"]))
+    (w_xla, loss_xla), (w_graph, loss_graph) = weights
+    np.testing.assert_allclose(loss_xla, loss_graph, rtol=1e-4)
+    for a, b in zip(w_xla, w_graph):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_bernoulli_log_likelihood_is_tfd_log_prob(grey):
+    model = keras_ae.get_model("vae", input_shape=(6, 6, 1), latent_dim=2, hidden_units=[8])
+    rng = np.random.default_rng(0)
+    params = tf.constant(rng.normal(size=(3, 4, 6, 6, 1)) * 8, tf.float32)
+    x = rng.random((4, 6, 6, 1)).astype("float32")
+    x = x if grey else (x < 0.4).astype("float32")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(params)
+        fast = model.log_prob_x_given_z(params, x)
+        reference = model.likelihood_distribution(params).log_prob(x)
+    assert fast.shape == reference.shape == (3, 4)
+    np.testing.assert_allclose(fast.numpy(), reference.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(fast, params).numpy(), tape.gradient(reference, params).numpy(), atol=1e-6)
+
+
+def test_random_draws_match_keras_under_xla_for_many_seeds_and_shapes():
+    for seed in (7, 2**31 - 5, None):
+        for shape in ((5, 7), (2, 100, 20)):
+            ours_gen, keras_gen = keras.random.SeedGenerator(seed), keras.random.SeedGenerator(seed)
+            ours_gen.state.assign(keras_gen.state.value)
+            ours = tf.function(lambda: (random_normal(shape, ours_gen), random_uniform(shape, ours_gen)), jit_compile=True)
+            theirs = tf.function(
+                lambda: (keras.random.normal(shape, seed=keras_gen), keras.random.uniform(shape, seed=keras_gen)),
+                jit_compile=True,
+            )
+            for _ in range(2):
+                for a, b in zip(ours(), theirs()):
+                    np.testing.assert_array_equal(a.numpy(), b.numpy())
