@@ -106,10 +106,15 @@ def tile(images, rows, cols, pad=1, normalize="global"):
     return grid
 
 
-def save_figure(fig, out, name, dpi=100):
+def save_figure(fig, out, name, dpi=100, gray=True):
+    """Saves a PNG; grey-level figures as 8-bit greyscale, which keeps them small."""
     path = os.path.join(out, f"{name}.png")
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
+    if gray:
+        from PIL import Image
+
+        Image.open(path).convert("L").save(path, optimize=True)
     print(f"wrote {path} ({os.path.getsize(path) // 1024} KB)", flush=True)
     return os.path.basename(path)
 
@@ -173,7 +178,9 @@ def run_pca(args):
     from keras_ae import get_model
 
     t0 = time.time()
-    dims = [2, 10] if args.quick else [2, 10, 50]
+    dims = [2, 10] if args.quick else args.pca_dims
+    name_out = "pca" if (dims == [2, 10, 50] and args.pca_models == ["linear", "tied"] and not args.epochs) else (
+        f"pca_{'_'.join(args.pca_models)}_d{'_'.join(map(str, dims))}_{args.epochs}steps")
     steps = 100 if args.quick else (args.epochs or 4000)
     x = _mnist(args, "train").reshape(-1, 784).astype(np.float64)
     if args.quick:
@@ -200,7 +207,7 @@ def run_pca(args):
         pca_train = float(pca.evaluate(x, batch_size=10000, verbose=0, return_dict=True)["reconstruction"])
         pca_test = float(pca.evaluate(x_test, batch_size=10000, verbose=0, return_dict=True)["reconstruction"])
         pca_basis = pca.components.numpy().T  # (784, d)
-        for name in ("linear", "tied"):
+        for name in args.pca_models:
             _seed(args.seed)
             model = get_model(name, input_shape=(784,), latent_dim=d, seed=args.seed)
             schedule = keras.optimizers.schedules.CosineDecay(args.pca_lr, decay_steps=steps, alpha=1e-3)
@@ -262,10 +269,10 @@ def run_pca(args):
         "machine": _machine(),
         "versions": _versions(),
     }
-    write_json(args.out, "pca", payload)
+    write_json(args.out, name_out, payload)
     # Figure: PCA eigenvectors vs the learned tied basis' top directions for d=10.
     row10 = [r for r in rows if r["d"] == 10]
-    if row10:
+    if row10 and name_out == "pca":
         _seed(args.seed)
         pca = get_model("pca", input_shape=(784,), latent_dim=10)
         pca.fit(x[:10000], verbose=0)
@@ -274,8 +281,8 @@ def run_pca(args):
                     vmin=0, vmax=1)
         axes.set_title("top-10 PCA eigenvectors of MNIST (the subspace the linear AEs recover)", fontsize=8)
         axes.axis("off")
-        payload["figures"] = [save_figure(fig, args.out, "pca_components")]
-        write_json(args.out, "pca", payload)
+        payload["figures"] = [save_figure(fig, args.out, "pca_components", gray=False)]
+        write_json(args.out, name_out, payload)
     return payload
 
 
@@ -447,7 +454,7 @@ def _vae_curve_figure(out):
     ax.set_ylim(80, 130)
     ax.legend(fontsize=6)
     ax.set_title("784-200-200-50 VAE/IWAE on MNIST", fontsize=9)
-    save_figure(fig, out, "vae_curves")
+    save_figure(fig, out, "vae_curves", gray=False)
 
 
 # ------------------------------------------------------------------- manifold
@@ -768,6 +775,8 @@ def build_parser():
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny data, one epoch")
     parser.add_argument("--epochs", type=int, default=None, help="override each subcommand's epochs/steps")
     parser.add_argument("--pca-lr", type=float, default=0.05)
+    parser.add_argument("--pca-dims", type=int, nargs="+", default=[2, 10, 50])
+    parser.add_argument("--pca-models", nargs="+", default=["linear", "tied"], choices=("linear", "tied"))
     parser.add_argument("--variant", choices=("vae", "iwae"), default="vae")
     parser.add_argument("--binarization", choices=("dynamic", "static"), default="dynamic")
     parser.add_argument("--minutes", type=float, default=30.0, help="vae: training time budget")
