@@ -1,0 +1,50 @@
+"""What both workers share: the data, the worker protocol, and the FLOP count of an op."""
+
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def make_data(n, input_shape, seed=0, path=None):
+    """n binary examples of `input_shape` (float32): 28x28 images from an
+    MNIST-style .npz (key x_train, thresholded at 128) or Bernoulli(0.3) noise."""
+    if path:
+        with np.load(path) as f:
+            images = f["x_train"]
+        reps = -(-n // len(images))
+        images = np.concatenate([images] * reps)[:n]
+        x = (images.reshape(n, -1) >= 128).astype(np.float32)
+    else:
+        rng = np.random.default_rng(seed)
+        x = (rng.random((n, int(np.prod(input_shape)))) < 0.3).astype(np.float32)
+    return x.reshape((n,) + tuple(input_shape))
+
+
+def round_samples(samples, batch, low=2, high=600):
+    """A number of examples: a whole number of batches, `low` to `high` of them."""
+    return int(min(max(round(samples / batch), low), high)) * batch
+
+
+def serve(handlers):
+    """The worker loop: one JSON command a line on stdin, one JSON reply a line on stdout.
+
+    Libraries print to stdout at times; replies go to the real stdout, which is
+    moved away from fd 1 first.
+    """
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["cmd"] == "quit":
+            break
+        try:
+            reply = handlers[request["cmd"]](**request.get("args", {}))
+            reply = {"ok": True, **(reply or {})}
+        except Exception as error:  # reported to the coordinator, which stops
+            import traceback
+
+            reply = {"ok": False, "error": f"{type(error).__name__}: {error}", "trace": traceback.format_exc()}
+        out.write(json.dumps(reply) + "\n")
+    out.close()
