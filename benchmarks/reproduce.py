@@ -617,7 +617,7 @@ def run_probe(args):
     payload = {
         "protocol": {
             "data": f"MNIST pixels in [0, 1]; models and probes trained on the first {n_train} of the 50k training "
-            "images, C chosen on the 10k validation images, scored on the 10k test images",
+            "images, the probe's L2 weight and epoch chosen on the 10k validation images, scored on the 10k test images",
             "models": f"one hidden layer of {units} sigmoid units (Rifai 2011), sigmoid output, cross-entropy; "
             f"Adam 1e-3, batch 100, {epochs} epochs; options: {json.dumps(specs)}",
             "probe": "multinomial logistic regression: one Dense(10) softmax layer on the fixed codes, Adam 3e-3, "
