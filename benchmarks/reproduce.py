@@ -335,6 +335,12 @@ def run_vae(args):
     t0 = time.time()
     _seed(args.seed)
     name = f"vae_{args.variant}_{args.binarization}"
+    prior = None
+    if args.resume:  # continue a finished run from its saved weights (a fresh Adam), as a new result
+        with open(os.path.join(args.out, f"{name}.json")) as f:
+            prior = json.load(f)
+        prior_weights = os.path.join(WORK_DIR, f"{name}.weights.h5")
+        name += "_continued"
     x_train, x_valid, x_test = _vae_data(args)
     if args.quick:
         x_train, x_valid = x_train[:2000], x_valid[:500]
@@ -358,12 +364,23 @@ def run_vae(args):
         "seed": args.seed,
         "model_selection": "none: the last weights (validation ELBO reported every 5 epochs)",
     }
+    if prior is not None:
+        protocol["continued"] = (
+            f"continued from the {len(prior['curve'])}-epoch weights of {name[:-len('_continued')]}.json with a "
+            f"fresh Adam at lr {args.vae_lr} (x0.3 for the last 20% of {minutes} more minutes); the curve joins both"
+        )
     state = {"protocol": protocol, "published_nll": VAE_PUBLISHED.get((args.variant, args.binarization)),
              "goal_nll": VAE_GOALS.get((args.variant, args.binarization)), "machine": _machine(),
              "versions": _versions()}
 
+    def joined(curve):
+        if prior is None:
+            return curve
+        n, t = len(prior["curve"]), prior["train_seconds"]
+        return prior["curve"] + [dict(r, epoch=r["epoch"] + n, seconds=round(r["seconds"] + t, 1)) for r in curve]
+
     def on_epoch(curve):
-        state["curve"] = curve
+        state["curve"] = joined(curve)
         state["status"] = "training"
         state["wall_seconds"] = round(time.time() - t0, 1)
         if len(curve) % 5 == 0 or len(curve) == 1:
@@ -375,6 +392,8 @@ def run_vae(args):
             state.update({k: v for k, v in json.load(f).items() if k in ("curve", "train_seconds", "protocol")})
         state["protocol"]["evaluation"] = "scored in a separate process (--eval-only) from the saved weights"
     else:
+        if prior is not None:
+            model.load_weights(prior_weights)
         budget = TimeBudget(minutes * 60, on_epoch=on_epoch)
         start = time.time()
         model.fit(
@@ -387,8 +406,8 @@ def run_vae(args):
             verbose=0,
             callbacks=[budget],
         )
-        state["train_seconds"] = round(time.time() - start, 1)
-        state["curve"] = budget.curve
+        state["train_seconds"] = round(time.time() - start + (prior["train_seconds"] if prior else 0), 1)
+        state["curve"] = joined(budget.curve)
         os.makedirs(WORK_DIR, exist_ok=True)
         model.save_weights(weights)
     state["epochs"] = len(state["curve"])
@@ -428,11 +447,12 @@ def run_vae(args):
 
 def _vae_curve_figure(out):
     runs = []
-    for variant, binarization in (("vae", "dynamic"), ("iwae", "dynamic"), ("vae", "static")):
-        path = os.path.join(out, f"vae_{variant}_{binarization}.json")
+    for variant, binarization, suffix in (("vae", "dynamic", ""), ("vae", "dynamic", "_continued"),
+                                          ("iwae", "dynamic", ""), ("vae", "static", "")):
+        path = os.path.join(out, f"vae_{variant}_{binarization}{suffix}.json")
         if os.path.exists(path):
             with open(path) as f:
-                runs.append((f"{variant.upper()} ({binarization})", json.load(f)))
+                runs.append((f"{variant.upper()} ({binarization}{', continued' if suffix else ''})", json.load(f)))
     if not runs:
         return
     fig, ax = plt.subplots(figsize=(6, 3.6))
@@ -784,6 +804,8 @@ def build_parser():
     parser.add_argument("--vae-lr", type=float, default=1e-3)
     parser.add_argument("--nll-samples", type=int, default=5000)
     parser.add_argument("--nll-examples", type=int, default=1000, help="vae: test images scored (10000: all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="vae: continue a finished run from runs/reproduce weights, written as <name>_continued")
     parser.add_argument("--eval-only", action="store_true", help="vae: load runs/reproduce weights, score only")
     parser.add_argument("--probe-train", type=int, default=50000, help="probe: training images used")
     return parser
