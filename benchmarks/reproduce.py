@@ -180,7 +180,8 @@ def run_pca(args):
     t0 = time.time()
     dims = [2, 10] if args.quick else args.pca_dims
     name_out = "pca" if (dims == [2, 10, 50] and args.pca_models == ["linear", "tied"] and not args.epochs) else (
-        f"pca_{'_'.join(args.pca_models)}_d{'_'.join(map(str, dims))}_{args.epochs}steps")
+        f"pca_{'_'.join(args.pca_models)}_d{'_'.join(map(str, dims))}_{args.epochs}steps"
+        + (f"_lr{args.pca_lr:g}" if args.pca_lr != 0.05 else ""))
     steps = 100 if args.quick else (args.epochs or 4000)
     x = _mnist(args, "train").reshape(-1, 784).astype(np.float64)
     if args.quick:
