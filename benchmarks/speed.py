@@ -94,6 +94,7 @@ def machine():
         "platform": platform.platform(),
         "python": platform.python_version(),
         "load_average_start": os.getloadavg(),
+        "nice": os.nice(0),  # a run under `nice -n -10` outranks other processes on a shared machine
     }
 
 
@@ -363,7 +364,8 @@ def main(argv=None):
     m, fw = report["machine"], report.get("frameworks", {})
     print(f"\n{m['cpu_model']}, {m['cpu_count']} cores; TF {fw.get('tf', {}).get('tensorflow')}, "
           f"Keras {fw.get('tf', {}).get('keras')}, PyTorch {fw.get('torch', {}).get('torch', '–')}; "
-          f"{args.threads} threads; load average {m['load_average_start'][0]:.1f} -> {m['load_average_end'][0]:.1f}")
+          f"{args.threads} threads; load average {m['load_average_start'][0]:.1f} -> {m['load_average_end'][0]:.1f}"
+          + (f"; nice {m['nice']}" if m["nice"] else ""))
     print("Ratios are medians over rounds of per-round ratios; * absolute numbers are this machine's.")
     busiest = max([m["load_average_start"][0], m["load_average_end"][0]]
                   + [v for values in report.get("load_average_per_round", {}).values() for v in values])

@@ -61,6 +61,12 @@ def random_uniform(shape, seed, dtype=None):
     return tf.random.stateless_uniform(shape, seed=_draw_seed(seed), dtype=dtype, alg="philox")
 
 
+# `compile`'s default `steps_per_execution`: training steps per call of the
+# compiled function. It spares Keras' per-call Python work (callbacks, the
+# iterator, the function call), a tenth of a small model's step time on CPU.
+STEPS_PER_EXECUTION = 32
+
+
 class Autoencoder(keras.Model):
     """Base of every keras-ae model.
 
@@ -130,17 +136,24 @@ class Autoencoder(keras.Model):
         return tf.add_n([terms[name] for name in self.loss_term_names])
 
     # ---------------------------------------------------------------- the step
-    def compile(self, optimizer="adam", jit_compile="auto", **kwargs):
+    def compile(self, optimizer="adam", jit_compile="auto", steps_per_execution=None, **kwargs):
         """Like `keras.Model.compile`, with Adam by default and no `loss`: each
-        model knows its own.
+        model knows its own, and with defaults for speed (benchmarks/README.md).
 
         `jit_compile="auto"` (the default) compiles the training step with XLA
-        wherever it can run: on CPU too, where Keras' own "auto" never does
-        (2.3x the steps per second of the MLP VAE on a 2-core CPU; see
-        benchmarks/). It stays off, as in Keras, with `run_eagerly`, under a
-        `tf.distribute` strategy, with op determinism enabled
+        wherever it can run: on CPU too, where Keras' own "auto" never does,
+        but for convolutional models there (slower under XLA on CPU). It stays
+        off, as in Keras, with `run_eagerly`, under a `tf.distribute`
+        strategy, with op determinism enabled
         (`tf.config.experimental.enable_op_determinism`), or when a layer does
         not support XLA. Pass `jit_compile=False` to turn it off.
+
+        `steps_per_execution` defaults to `STEPS_PER_EXECUTION` (32), or 1
+        under a `tf.distribute` strategy: `fit` runs that many steps per call
+        of its compiled function, so batch-level callbacks
+        (`on_train_batch_end`, progress bars, `save_freq` counted in batches)
+        see every 32nd batch; epochs, metrics and the optimizer's step count
+        are unchanged. Pass `steps_per_execution=1` for every batch.
         """
         if kwargs.get("loss") is not None:
             raise ValueError(
@@ -149,15 +162,25 @@ class Autoencoder(keras.Model):
             )
         if jit_compile == "auto" and self._xla_by_default(kwargs.get("run_eagerly", False)):
             jit_compile = True
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        if steps_per_execution is None:
+            # Under tf.distribute, Keras 3.15's multi-step loop fails ("You must
+            # feed a value for placeholder tensor .../while/cond/Placeholder").
+            steps_per_execution = STEPS_PER_EXECUTION if self._distribute_strategy is None else 1
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution, **kwargs)
 
     def _xla_by_default(self, run_eagerly):
-        """Whether "auto" means XLA: Keras' own rule, on CPU too."""
+        """Whether "auto" means XLA: Keras' own rule, on CPU too, except for
+        convolutions there (XLA's CPU convolutions are slower than TF's
+        oneDNN kernels: 0.6x the conv VAE's steps per second)."""
         if run_eagerly or self._distribute_strategy is not None:
             return False
         try:
             from keras.src.trainers.trainer import model_supports_jit
         except ImportError:  # a Keras without it: leave "auto" to Keras
+            return False
+        if not tf.config.list_physical_devices("GPU") and any(
+            "Conv" in type(layer).__name__ for layer in self._flatten_layers()
+        ):
             return False
         # False for a layer without XLA support, and with op determinism on.
         return model_supports_jit(self)

@@ -36,11 +36,13 @@ def test_random_draws_are_keras_random_bit_for_bit(mode):
 
 
 @pytest.mark.parametrize("name", keras_ae.available_models())
-def test_compile_uses_xla_on_cpu_by_default(name):
-    shape = (8, 8, 1) if name.startswith("conv") else (64,)
+def test_compile_uses_xla_on_cpu_by_default_but_for_convolutions(name):
+    conv = name.startswith("conv")
+    shape = (8, 8, 1) if conv else (64,)
     model = keras_ae.get_model(name, input_shape=shape, latent_dim=4)
     model.compile()
-    assert model.jit_compile is True
+    on_cpu = not tf.config.list_physical_devices("GPU")
+    assert model.jit_compile is not (conv and on_cpu)
     model.fit(_binary(64, 64).reshape((64,) + shape), batch_size=32, epochs=1, verbose=0)
 
 
@@ -54,6 +56,7 @@ def test_xla_stays_off_where_keras_turns_it_off():
         mirrored = keras_ae.get_model("vae", input_shape=(16,), latent_dim=2, hidden_units=[8])
         mirrored.compile()
     assert mirrored.jit_compile is False
+    assert mirrored.steps_per_execution == 1  # Keras' multi-step loop fails under tf.distribute
 
 
 def test_xla_stays_off_with_op_determinism():
@@ -111,3 +114,25 @@ def test_random_draws_match_keras_under_xla_for_many_seeds_and_shapes():
             for _ in range(2):
                 for a, b in zip(ours(), theirs()):
                     np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_steps_per_execution_default_keeps_step_count_and_epochs():
+    from keras_ae.base import STEPS_PER_EXECUTION
+
+    model = keras_ae.get_model("vae", input_shape=(16,), latent_dim=2, hidden_units=[8], kl_warmup_steps=50, seed=0)
+    model.compile()
+    assert model.steps_per_execution == STEPS_PER_EXECUTION == 32
+
+    class Count(keras.callbacks.Callback):
+        batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            Count.batches += 1
+
+    x = _binary(37 * 10, 16)  # 37 steps an epoch: one full execution and a short one
+    history = model.fit(x, batch_size=10, epochs=2, verbose=0, callbacks=[Count()])
+    assert int(model.optimizer.iterations) == 74  # every step counts, for the KL warm-up too
+    assert Count.batches == 4
+    assert len(history.history["loss"]) == 2
+    model.compile(steps_per_execution=1)
+    assert model.steps_per_execution == 1
