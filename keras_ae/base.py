@@ -142,9 +142,9 @@ class Autoencoder(keras.Model):
 
         `jit_compile="auto"` (the default) compiles the training step with XLA
         wherever it can run: on CPU too, where Keras' own "auto" never does,
-        but for convolutional models there (slower under XLA on CPU). It stays
-        off, as in Keras, with `run_eagerly`, under a `tf.distribute`
-        strategy, with op determinism enabled
+        but for the models XLA's CPU code makes slower (convolutional ones,
+        the contractive AE's tape Jacobian). It stays off, as in Keras, with
+        `run_eagerly`, under a `tf.distribute` strategy, with op determinism enabled
         (`tf.config.experimental.enable_op_determinism`), or when a layer does
         not support XLA. Pass `jit_compile=False` to turn it off.
 
@@ -169,21 +169,24 @@ class Autoencoder(keras.Model):
         super().compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution, **kwargs)
 
     def _xla_by_default(self, run_eagerly):
-        """Whether "auto" means XLA: Keras' own rule, on CPU too, except for
-        convolutions there (XLA's CPU convolutions are slower than TF's
-        oneDNN kernels: 0.6x the conv VAE's steps per second)."""
+        """Whether "auto" means XLA: Keras' own rule, on CPU too where the
+        model is faster under XLA (`_faster_under_xla_on_cpu`)."""
         if run_eagerly or self._distribute_strategy is not None:
             return False
         try:
             from keras.src.trainers.trainer import model_supports_jit
         except ImportError:  # a Keras without it: leave "auto" to Keras
             return False
-        if not tf.config.list_physical_devices("GPU") and any(
-            "Conv" in type(layer).__name__ for layer in self._flatten_layers()
-        ):
+        if not tf.config.list_physical_devices("GPU") and not self._faster_under_xla_on_cpu():
             return False
         # False for a layer without XLA support, and with op determinism on.
         return model_supports_jit(self)
+
+    def _faster_under_xla_on_cpu(self):
+        """False where XLA's CPU code is slower than TF's own kernels: for
+        convolutions (oneDNN's are faster: the conv VAE runs 0.6x as many
+        steps per second under XLA). A variant overrides it for its own step."""
+        return not any("Conv" in type(layer).__name__ for layer in self._flatten_layers())
 
     def compile_from_config(self, config):
         # Keras skips compiling a loaded model whose compile() is overridden.

@@ -42,8 +42,17 @@ def test_compile_uses_xla_on_cpu_by_default_but_for_convolutions(name):
     model = keras_ae.get_model(name, input_shape=shape, latent_dim=4)
     model.compile()
     on_cpu = not tf.config.list_physical_devices("GPU")
-    assert model.jit_compile is not (conv and on_cpu)
+    tape = name == "contractive"  # jacobian="tape" by default: slower under XLA on CPU
+    assert model.jit_compile is not ((conv or tape) and on_cpu)
     model.fit(_binary(64, 64).reshape((64,) + shape), batch_size=32, epochs=1, verbose=0)
+
+
+def test_contractive_uses_xla_on_cpu_but_for_the_tape():
+    on_cpu = not tf.config.list_physical_devices("GPU")
+    for jacobian, expected in (("tape", not on_cpu), ("projection", True)):
+        model = keras_ae.get_model("contractive", input_shape=(16,), latent_dim=4, jacobian=jacobian)
+        model.compile()
+        assert model.jit_compile is expected
 
 
 def test_xla_stays_off_where_keras_turns_it_off():
