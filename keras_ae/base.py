@@ -153,7 +153,9 @@ class Autoencoder(keras.Model):
         of its compiled function, so batch-level callbacks
         (`on_train_batch_end`, progress bars, `save_freq` counted in batches)
         see every 32nd batch; epochs, metrics and the optimizer's step count
-        are unchanged. Pass `steps_per_execution=1` for every batch.
+        are unchanged. Pass `steps_per_execution=1` for every batch. With XLA
+        on one device the steps of one call run as a single XLA program
+        (`make_train_function`).
         """
         if kwargs.get("loss") is not None:
             raise ValueError(
@@ -224,6 +226,104 @@ class Autoencoder(keras.Model):
         x = self._inputs(data)
         terms = self.loss_terms(x, training=False)
         return self._update_trackers(self.total_loss(terms), terms, tf.shape(x)[0])
+
+    def make_train_function(self, force=False):
+        """Keras' train function, but for an XLA-compiled model on one device
+        with `steps_per_execution` k > 1: the k steps of an execution run as
+        one XLA program (`_fused_train_function`)."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=True)
+        if self.jit_compile and self.steps_per_execution > 1 and self._distribute_strategy is None:
+            self.train_function = self._fused_train_function(self.train_function)
+        return self.train_function
+
+    def _fused_train_function(self, keras_train_function):
+        """One XLA program for the k = `steps_per_execution` steps of an execution.
+
+        Keras runs the k steps as a graph while-loop that launches one XLA
+        program per step, and each launch reads and writes back every weight
+        and optimizer slot: on CPU that is a quarter of a small MLP's step
+        (benchmarks/README.md). Here the next k batches are taken from the
+        iterator first and stacked, and one XLA while-loop runs the steps on
+        them. Batches of another size than the first (the short last batch
+        of an epoch) run after them, one at a time. The same steps in the
+        same order, so the same weights as Keras' loop
+        (tests/test_fast_defaults.py).
+        Other iterators (a Python generator in `train_on_batch`) go to
+        `keras_train_function`.
+        """
+        steps = self.steps_per_execution
+        log_names = [tracker.name for tracker in self.loss_trackers]
+
+        def no_logs():
+            return {name: tf.zeros([]) for name in log_names}
+
+        @tf.function(jit_compile=True, autograph=False)
+        def fused_steps(batches, count):
+            # batches: (n, batch, ...) per tensor; trains on the first `count` of the n batches.
+            def body(i, logs):
+                return i + 1, self.train_step(tf.nest.map_structure(lambda b: b[i], batches))
+
+            return tf.while_loop(lambda i, _: i < count, body, (tf.constant(0), no_logs()))[1]
+
+        def batch_size(batch):
+            return tf.shape(tf.nest.flatten(batch)[0])[0]
+
+        @tf.function(reduce_retracing=True, autograph=False)
+        def run_execution(iterator):
+            # Take up to k batches of the first one's size into TensorArrays.
+            first_optional = iterator.get_next_as_optional()
+            spec = first_optional.element_spec
+            # One traced program for any number and size of batches.
+            fused = fused_steps.get_concrete_function(
+                tf.nest.map_structure(lambda s: tf.TensorSpec([None, None, *s.shape[1:]], s.dtype), spec),  # (n, batch, ...)
+                tf.TensorSpec([], tf.int32),
+            )
+            empty = lambda: tf.nest.map_structure(lambda s: tf.zeros([d or 0 for d in s.shape], s.dtype), spec)  # noqa: E731
+            first = tf.cond(first_optional.has_value(), first_optional.get_value, empty)
+            arrays = tf.nest.map_structure(lambda s: tf.TensorArray(s.dtype, size=steps, element_shape=s.shape), spec)
+            arrays = tf.nest.map_structure(lambda a, t: a.write(0, t), arrays, first)
+
+            def take(i, count, arrays, pending, stopped):
+                optional = iterator.get_next_as_optional()
+                value = tf.cond(optional.has_value(), optional.get_value, lambda: first)
+                same_size = tf.logical_and(optional.has_value(), batch_size(value) == batch_size(first))
+                value = tf.cond(same_size, lambda: value, lambda: first)
+                arrays = tf.nest.map_structure(lambda a, t: a.write(i, t), arrays, value)
+                return i + 1, count + tf.cast(same_size, tf.int32), arrays, optional, tf.logical_not(same_size)
+
+            def pad(i, count, arrays, pending, stopped):  # after the last batch taken: copies of the first
+                return i + 1, count, tf.nest.map_structure(lambda a: a.write(i, first), arrays), pending, stopped
+
+            state = (tf.constant(1), tf.cast(first_optional.has_value(), tf.int32), arrays, first_optional,
+                     tf.logical_not(first_optional.has_value()))
+            state = tf.while_loop(lambda i, c, a, p, stopped: tf.logical_and(i < steps, tf.logical_not(stopped)), take, state)
+            count, arrays, pending = state[1], state[2], state[3]
+            arrays = tf.while_loop(lambda i, *_: i < steps, pad, state)[2]
+            batches = tf.nest.map_structure(lambda a: a.stack(), arrays)  # always k batches: one XLA program
+            logs = tf.cond(count > 0, lambda: fused(batches, count), no_logs)
+
+            # A batch of another size (the short last batch of an epoch) and
+            # any after it, up to k in all: one at a time, in order.
+            def one_more(i, pending, logs):
+                logs = fused(tf.nest.map_structure(lambda t: t[tf.newaxis], pending.get_value()), tf.constant(1))
+                pending = tf.cond(i + 1 < steps, iterator.get_next_as_optional, lambda: pending)
+                return i + 1, pending, logs
+
+            more = lambda i, pending, logs: tf.logical_and(i < steps, pending.has_value())  # noqa: E731
+            logs = tf.while_loop(more, one_more, (count, pending, logs))[2]
+            return first_optional.has_value(), logs
+
+        def function(iterator):
+            if not isinstance(iterator, tf.data.Iterator):
+                return keras_train_function(iterator)
+            has_data, logs = run_execution(iterator)
+            if not has_data:
+                raise StopIteration
+            return logs
+
+        return function
 
     def _update_trackers(self, loss, terms, batch_size):
         values = {**terms, "loss": loss}

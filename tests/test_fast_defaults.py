@@ -145,3 +145,32 @@ def test_steps_per_execution_default_keeps_step_count_and_epochs():
     assert len(history.history["loss"]) == 2
     model.compile(steps_per_execution=1)
     assert model.steps_per_execution == 1
+
+
+def test_fused_steps_train_as_keras_one_step_at_a_time():
+    """XLA with steps_per_execution > 1 runs an execution's steps as one XLA
+    program: the same steps in the same order as Keras' loop, here with
+    uneven batches mid-execution, a short last one, and random corruption
+    drawn at every step."""
+    x = _binary(60, 16)
+    sizes = [10, 10, 7, 10, 10, 3, 10]
+    uneven = tf.data.Dataset.from_generator(
+        lambda: (x[sum(sizes[:i]) : sum(sizes[: i + 1])] for i in range(len(sizes))),
+        output_signature=tf.TensorSpec((None, 16), tf.float32),
+    )
+    runs = []
+    for steps in (1, 32):
+        model = keras_ae.get_model("denoising", input_shape=(16,), latent_dim=2, corruption="gaussian", seed=0)
+        model.compile(jit_compile=True, steps_per_execution=steps)
+        if runs:
+            model.set_weights(runs[0][0])
+        initial = model.get_weights()
+        history = model.fit(uneven, epochs=2, verbose=0)
+        runs.append((initial, model.get_weights(), history.history["loss"], int(model.optimizer.iterations)))
+    (_, one_at_a_time, loss_keras, steps_keras), (_, fused, loss_fused, steps_fused) = runs
+    assert steps_fused == steps_keras == 2 * len(sizes)
+    np.testing.assert_allclose(loss_fused, loss_keras, rtol=1e-6)
+    for a, b in zip(fused, one_at_a_time):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # The weights moved: the comparison is not between two untrained models.
+    assert max(np.abs(a - b).max() for a, b in zip(fused, runs[0][0])) > 1e-3
