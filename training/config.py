@@ -32,9 +32,9 @@ DEFAULTS = {
     "out": None,  # None: runs/<model>-<dataset>
     "strategy": "auto",
     "virtual_cpus": None,
-    "jit_compile": False,
+    "jit_compile": "auto",  # the model's default: XLA where it is faster (keras_ae.Autoencoder.compile)
     "mixed_precision": False,
-    "steps_per_execution": 1,
+    "steps_per_execution": None,  # the model's default: 32 on one device, 1 under tf.distribute
     "backup_every": 100,  # steps between BackupAndRestore checkpoints
     "image_every": 5,  # epochs between TensorBoard images and histograms; 0: never
     "export": True,
@@ -108,13 +108,12 @@ def check(config):
         raise ValueError(
             f"Unknown data set {config['dataset']!r}. Known data sets: {', '.join(data.available_datasets())}."
         )
-    for name, minimum in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("steps_per_execution", 1),
-                          ("backup_every", 1), ("image_every", 0)):
+    for name, minimum in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("backup_every", 1), ("image_every", 0)):
         if not _is_int(config[name], minimum):
             raise ValueError(f"{name} must be an int >= {minimum}; got {config[name]!r}.")
-    for name in ("seed", "virtual_cpus"):
-        if config[name] is not None and not _is_int(config[name], 0 if name == "seed" else 1):
-            raise ValueError(f"{name} must be an int >= {0 if name == 'seed' else 1} or null; got {config[name]!r}.")
+    for name, minimum in (("seed", 0), ("virtual_cpus", 1), ("steps_per_execution", 1)):
+        if config[name] is not None and not _is_int(config[name], minimum):
+            raise ValueError(f"{name} must be an int >= {minimum} or null; got {config[name]!r}.")
     rate = config["learning_rate"]
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
         raise ValueError(f"learning_rate must be a number > 0; got {rate!r}.")
@@ -123,8 +122,8 @@ def check(config):
         if config[name] not in choices:
             raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {config[name]!r}.")
     for name in ("shuffle", "jit_compile", "mixed_precision", "export"):
-        if not isinstance(config[name], bool):
-            raise ValueError(f"{name} must be true or false; got {config[name]!r}.")
+        if not isinstance(config[name], bool) and not (name == "jit_compile" and config[name] == "auto"):
+            raise ValueError(f"{name} must be true or false{' or auto' if name == 'jit_compile' else ''}; got {config[name]!r}.")
     for name in ("model_options", "dataset_options"):
         if not isinstance(config[name], dict):
             raise ValueError(f"{name} must be a mapping of keyword arguments; got {config[name]!r}.")

@@ -57,10 +57,12 @@ def build_parser():
     add("--out", help="the run's folder (default runs/<model>-<dataset>)")
     add("--strategy", help=f"{' | '.join(run_config.STRATEGIES)} (default auto)")
     add("--virtual-cpus", dest="virtual_cpus", type=int, help="split the CPU into N logical devices")
-    add("--jit-compile", dest="jit_compile", action=argparse.BooleanOptionalAction, help="XLA (default off)")
+    add("--jit-compile", dest="jit_compile", action=argparse.BooleanOptionalAction,
+        help="XLA on or off (default auto: on where the model is faster with it, off with --seed)")
     add("--mixed-precision", dest="mixed_precision", action=argparse.BooleanOptionalAction,
         help="mixed_float16 (default off)")
-    add("--steps-per-execution", dest="steps_per_execution", type=int, help="default 1")
+    add("--steps-per-execution", dest="steps_per_execution", type=int,
+        help="training steps per call of the compiled function (default 32 on one device, 1 distributed)")
     add("--backup-every", dest="backup_every", type=int,
         help=f"steps between backups for resuming (default {defaults['backup_every']})")
     add("--image-every", dest="image_every", type=int,
@@ -110,7 +112,7 @@ def prepare(config, shared_strategy=None):
         raise ValueError("A shuffled multi-worker run needs a seed (--seed), so that every worker shuffles alike.")
     if config["seed"] is not None:
         keras.utils.set_random_seed(config["seed"])
-        if config["jit_compile"]:
+        if config["jit_compile"] is True:
             print("Note: XLA runs are seeded but not bit-identical: op determinism would turn XLA off.")
         else:
             tf.config.experimental.enable_op_determinism()
