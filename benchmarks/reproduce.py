@@ -617,11 +617,18 @@ def run_probe(args):
     common = dict(input_shape=(784,), latent_dim=units, activation="sigmoid", output_activation="sigmoid",
                   reconstruction_loss="bce", seed=args.seed)
     specs = {
-        "autoencoder": {},
-        "sparse": {"penalty": "kl", "target_rate": 0.05, "sparsity_weight": 0.1},
-        "denoising": {"corruption": "masking", "noise_level": 0.25},
-        "contractive": {"contractive_weight": 0.1, "jacobian": "analytic"},
+        "autoencoder": [{}],
+        "sparse": [{"penalty": "kl", "target_rate": 0.05, "sparsity_weight": 0.1}],
+        "denoising": [{"corruption": "masking", "noise_level": 0.25}],
+        "contractive": [{"contractive_weight": 0.1, "jacobian": "analytic"}],
     }
+    if args.probe_sweep:  # candidates, one chosen per model by the probe's validation accuracy
+        specs.update(
+            denoising=[{"corruption": "masking", "noise_level": level} for level in (0.25, 0.5)],
+            contractive=[{"contractive_weight": weight, "jacobian": "analytic"} for weight in (0.003, 0.03)],
+        )
+    specs = {name: specs[name] for name in args.probe_models}
+    name_out = "probe_sweep" if args.probe_sweep else "probe"
     rows = []
 
     def probe(name, codes, extra):
@@ -633,14 +640,15 @@ def run_probe(args):
         print(f"probe {name} ({result['size']}): test accuracy {100 * result['test_accuracy']:.2f}% "
               f"(L2={result['l2']})", flush=True)
         rows.append(result)
-        write_json(args.out, "probe", {**payload, "results": rows, "wall_seconds": round(time.time() - t0, 1)})
+        write_json(args.out, name_out, {**payload, "results": rows, "wall_seconds": round(time.time() - t0, 1)})
 
     payload = {
         "protocol": {
             "data": f"MNIST pixels in [0, 1]; models and probes trained on the first {n_train} of the 50k training "
             "images, the probe's L2 weight and epoch chosen on the 10k validation images, scored on the 10k test images",
             "models": f"one hidden layer of {units} sigmoid units (Rifai 2011), sigmoid output, cross-entropy; "
-            f"Adam 1e-3, batch 100, {epochs} epochs; options: {json.dumps(specs)}",
+            f"Adam 1e-3, batch 100, {epochs} epochs; options: {json.dumps(specs)}"
+            + ("; of several options, the one with the best probe validation accuracy is chosen" if args.probe_sweep else ""),
             "probe": "multinomial logistic regression: one Dense(10) softmax layer on the fixed codes, Adam 3e-3, "
             f"batch 500, up to {probe_epochs} epochs with early stopping (patience 5) on validation accuracy; "
             f"L2 weight in {l2_grid} chosen by validation accuracy; codes used as they are",
@@ -650,34 +658,40 @@ def run_probe(args):
         "machine": _machine(),
         "versions": _versions(),
     }
-    probe("raw pixels", x, {})
-    for d in (50, 784):
-        pca = get_model("pca", input_shape=(784,), latent_dim=d)
-        pca.fit(x["train"], verbose=0)
-        probe(f"PCA-{d}", {s: pca.encode(v).numpy() for s, v in x.items()}, {})
-    for name, options in specs.items():
-        _seed(args.seed)
-        model = get_model(name, **common, **options)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        start = time.time()
-        history = model.fit(x["train"], epochs=epochs, batch_size=100, shuffle=True, verbose=0,
-                            validation_data=x["validation"])
-        seconds = time.time() - start
-        print(f"probe: trained {name} in {seconds:.0f}s, val loss {history.history['val_loss'][-1]:.2f}", flush=True)
-        codes = {s: np.concatenate([model.encode(v[i : i + 5000]).numpy() for i in range(0, len(v), 5000)])
-                 for s, v in x.items()}
-        probe(name, codes, {"train_seconds": round(seconds, 1),
-                            "validation_reconstruction": float(history.history["val_reconstruction"][-1]),
-                            "mean_activation": float(codes["test"].mean())})
-        if name == "denoising":
-            w = [layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)][0].kernel.numpy()
-            fig, ax = plt.subplots(figsize=(5, 5))
-            ax.imshow(tile(w.T[:100].reshape(-1, 28, 28), 10, 10, normalize="symmetric"), cmap="gray", vmin=0, vmax=1)
-            ax.set_title("MNIST denoising AE (25% masking): first 100 of 1000 filters", fontsize=8)
-            ax.axis("off")
-            payload["figures"] = [save_figure(fig, args.out, "probe_denoising_filters", dpi=72)]
+    if not args.probe_sweep:
+        probe("raw pixels", x, {})
+        for d in (50, 784):
+            pca = get_model("pca", input_shape=(784,), latent_dim=d)
+            pca.fit(x["train"], verbose=0)
+            probe(f"PCA-{d}", {s: pca.encode(v).numpy() for s, v in x.items()}, {})
+    for name, candidates in specs.items():
+        for options in candidates:
+            _seed(args.seed)
+            model = get_model(name, **common, **options)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3))
+            start = time.time()
+            history = model.fit(x["train"], epochs=epochs, batch_size=100, shuffle=True, verbose=0,
+                                validation_data=x["validation"])
+            seconds = time.time() - start
+            print(f"probe: trained {name} {options} in {seconds:.0f}s, val loss {history.history['val_loss'][-1]:.2f}",
+                  flush=True)
+            codes = {s: np.concatenate([model.encode(v[i : i + 5000]).numpy() for i in range(0, len(v), 5000)])
+                     for s, v in x.items()}
+            probe(name, codes, {"options": options, "train_seconds": round(seconds, 1),
+                                "validation_reconstruction": float(history.history["val_reconstruction"][-1]),
+                                "mean_activation": float(codes["test"].mean())})
+            if name == "denoising" and not args.probe_sweep:
+                w = [layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)][0].kernel.numpy()
+                fig, ax = plt.subplots(figsize=(5, 5))
+                ax.imshow(tile(w.T[:100].reshape(-1, 28, 28), 10, 10, normalize="symmetric"), cmap="gray", vmin=0, vmax=1)
+                ax.set_title("MNIST denoising AE (25% masking): first 100 of 1000 filters", fontsize=8)
+                ax.axis("off")
+                payload["figures"] = [save_figure(fig, args.out, "probe_denoising_filters", dpi=72)]
+        if len(candidates) > 1:  # the choice, by validation accuracy only
+            mine = [row for row in rows if row["features"] == name]
+            max(mine, key=lambda row: row["validation_accuracy"])["chosen_on_validation"] = True
     payload.update(results=rows, wall_seconds=round(time.time() - t0, 1))
-    write_json(args.out, "probe", payload)
+    write_json(args.out, name_out, payload)
     return payload
 
 
@@ -809,6 +823,11 @@ def build_parser():
                         help="vae: continue a finished run from runs/reproduce weights, written as <name>_continued")
     parser.add_argument("--eval-only", action="store_true", help="vae: load runs/reproduce weights, score only")
     parser.add_argument("--probe-train", type=int, default=50000, help="probe: training images used")
+    parser.add_argument("--probe-models", nargs="+", default=["autoencoder", "sparse", "denoising", "contractive"],
+                        choices=("autoencoder", "sparse", "denoising", "contractive"), help="probe: the models trained")
+    parser.add_argument("--probe-sweep", action="store_true",
+                        help="probe: train several noise levels / contractive weights, choose each on validation "
+                        "(writes probe_sweep.json; no pixel or PCA baselines)")
     return parser
 
 
