@@ -242,9 +242,9 @@ class Autoencoder(keras.Model):
         """One XLA program for the k = `steps_per_execution` steps of an execution.
 
         Keras runs the k steps as a graph while-loop that launches one XLA
-        program per step, and each launch reads and writes back every weight
-        and optimizer slot: on CPU that is a quarter of a small MLP's step
-        (benchmarks/README.md). Here the next k batches are taken from the
+        program per step, each behind an iterator read and a conditional: on
+        a 2-core CPU that overhead was a quarter of the MLP VAE's step
+        (README.md, Performance). Here the next k batches are taken from the
         iterator first and stacked, and one XLA while-loop runs the steps on
         them. Batches of another size than the first (the short last batch
         of an epoch) run after them, one at a time. The same steps in the
