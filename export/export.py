@@ -25,6 +25,7 @@ writes
 """
 
 import argparse
+import copy
 import dataclasses
 import json
 import pathlib
@@ -33,6 +34,7 @@ import sys
 import time
 import warnings
 
+import flatbuffers
 import keras
 import numpy as np
 import tensorflow as tf
@@ -60,12 +62,18 @@ class ExportMismatchError(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
     """One exported function: a single named input of shape (batch, *input_shape)
-    and `fn`, the Keras model's math, returning a dict of named outputs."""
+    and `fn`, the Keras model's math, returning a dict of named outputs.
+
+    `same_as` names an earlier endpoint that computes the same function (under
+    other input and output names, `renames`: {its name: this one's name});
+    in TFLite the two signatures share one subgraph."""
 
     name: str
     input_name: str
     input_shape: tuple
     fn: object
+    same_as: str = None
+    renames: tuple = ()  # ((the same_as endpoint's name, this one's name), ...)
 
     def spec(self):
         return tf.TensorSpec((None, *self.input_shape), tf.float32, name=self.input_name)
@@ -90,7 +98,8 @@ def endpoints(model):
             # The prior is N(0, I): z = eps, drawn by the caller, so no random op is exported.
             return {"sample": model.decode(eps)}
 
-        code_name, extra = "z", [Endpoint("sample", "eps", code_shape, sample)]
+        renames = (("z", "eps"), ("reconstruction", "sample"))
+        code_name, extra = "z", [Endpoint("sample", "eps", code_shape, sample, same_as="decode", renames=renames)]
     else:
         def encode(x):
             return {"code": model.encode(x)}
@@ -100,7 +109,7 @@ def endpoints(model):
         Endpoint("serving_default", "x", feature_shape, reconstruct),
         Endpoint("encode", "x", feature_shape, encode),
         Endpoint("decode", code_name, code_shape, decode),
-        Endpoint("reconstruct", "x", feature_shape, reconstruct),
+        Endpoint("reconstruct", "x", feature_shape, reconstruct, same_as="serving_default"),
         *extra,
     ]
 
@@ -134,13 +143,16 @@ def write_saved_model(model, directory, model_endpoints):
     archive.write_out(str(directory), verbose=False)
 
 
-def convert_tflite(saved_model_dir, signature_keys, fmt, calibration=None):
-    """The TFLite flatbuffer (bytes) of the given SavedModel signatures, builtin ops only.
+def convert_tflite(saved_model_dir, model_endpoints, fmt, calibration=None):
+    """The TFLite flatbuffer (bytes) of the endpoints' SavedModel signatures, builtin ops only.
 
+    An endpoint that is `same_as` another one is converted once: its
+    signature points at the other's subgraph (`_share_subgraphs`).
     `calibration` (int8 only) maps each signature key to a dict of input
     arrays; each example is fed to the converter as a batch of one.
     """
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=list(signature_keys))
+    signature_keys = [e.name for e in model_endpoints if e.same_as is None]
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=signature_keys)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if fmt != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -151,7 +163,8 @@ def convert_tflite(saved_model_dir, signature_keys, fmt, calibration=None):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
 
         def representative_dataset():
-            for key, inputs in calibration.items():
+            for key in signature_keys:
+                inputs = calibration[key]
                 for i in range(len(next(iter(inputs.values())))):
                     yield key, {name: array[i : i + 1] for name, array in inputs.items()}
 
@@ -159,7 +172,29 @@ def convert_tflite(saved_model_dir, signature_keys, fmt, calibration=None):
     with warnings.catch_warnings():
         # The converter's calibrator builds a tf.lite.Interpreter internally.
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        return converter.convert()
+        flatbuffer = converter.convert()
+    return _share_subgraphs(flatbuffer, model_endpoints)
+
+
+def _share_subgraphs(flatbuffer, model_endpoints):
+    """Adds a signature for each `same_as` endpoint, on the subgraph of the
+    endpoint it repeats, its inputs and outputs renamed. A subgraph holds its
+    own copy of every tensor's quantization parameters (per output channel
+    for int8 weights), so a repeated subgraph would add them again."""
+    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    by_key = {signature.signatureKey.decode(): signature for signature in model.signatureDefs}
+    for endpoint in model_endpoints:
+        if endpoint.same_as is None:
+            continue
+        signature = copy.deepcopy(by_key[endpoint.same_as])
+        signature.signatureKey = endpoint.name.encode()
+        renames = dict(endpoint.renames)
+        for tensor in signature.inputs + signature.outputs:
+            tensor.name = renames.get(tensor.name.decode(), tensor.name.decode()).encode()
+        model.signatureDefs.append(signature)
+    builder = flatbuffers.Builder(len(flatbuffer))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def tflite_ops(model_bytes):
@@ -322,7 +357,7 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
         if fmt == "int8":
             calibration_inputs = _inputs_for(model, calibration, len(calibration))
             calibration_inputs = {e.name: {e.input_name: calibration_inputs[e.input_name]} for e in model_endpoints}
-        flatbuffer = convert_tflite(saved_model_dir, names, fmt, calibration_inputs)
+        flatbuffer = convert_tflite(saved_model_dir, model_endpoints, fmt, calibration_inputs)
         path = out_dir / f"model_{fmt}.tflite"
         path.write_bytes(flatbuffer)
         runners = {name: Interpreter(model_path=str(path)).get_signature_runner(name) for name in names}

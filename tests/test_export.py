@@ -257,6 +257,25 @@ def test_quantized_formats_are_reported(case, tmp_path):
     assert runner(x=x[:3])["reconstruction"].dtype == np.float32
 
 
+@pytest.mark.parametrize("case", ["vae", "autoencoder"])
+def test_repeated_endpoints_share_a_tflite_subgraph(case, exported):
+    """reconstruct repeats serving_default, and a VAE's sample repeats decode:
+    one subgraph each, so int8 quantization parameters are stored once."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model, out, _ = exported(case)
+    tflite = schema.ModelT.InitFromPackedBuf((out / "model_float32.tflite").read_bytes(), 0)
+    subgraph_of = {signature.signatureKey.decode(): signature.subgraphIndex for signature in tflite.signatureDefs}
+    assert subgraph_of["reconstruct"] == subgraph_of["serving_default"]
+    distinct = {"serving_default", "encode", "decode"}
+    assert len(tflite.subgraphs) == len(set(subgraph_of.values())) == len(distinct)
+    if case == "vae":
+        assert subgraph_of["sample"] == subgraph_of["decode"]
+        runner = Interpreter(model_path=str(out / "model_float32.tflite")).get_signature_runner("sample")
+        eps = np.random.default_rng(2).standard_normal((4, model.latent_dim)).astype(np.float32)
+        np.testing.assert_allclose(runner(eps=eps)["sample"], keras.ops.convert_to_numpy(model.decode(eps)), atol=1e-5)
+
+
 def test_mismatch_beyond_bound_raises_after_writing_report(monkeypatch, tmp_path):
     model, x = build("linear")
     monkeypatch.setitem(BOUNDS, "tflite_float16", 0.0)  # float16 weights always differ a little
