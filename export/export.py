@@ -28,22 +28,26 @@ import argparse
 import copy
 import dataclasses
 import json
+import os
 import pathlib
 import shutil
 import sys
 import time
 import warnings
 
-import flatbuffers
-import keras
-import numpy as np
-import tensorflow as tf
-from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter
+# TensorFlow's C++ INFO and WARNING lines would bury the progress bar; set the variable to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras_ae
-from keras_ae import validation
-from keras_ae.models.vae import VariationalAutoencoder
+import flatbuffers  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from ai_edge_litert import schema_py_generated as schema  # noqa: E402
+from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+
+import keras_ae  # noqa: E402
+from keras_ae import validation  # noqa: E402
+from keras_ae.models.vae import VariationalAutoencoder  # noqa: E402
 
 TFLITE_FORMATS = ("float32", "float16", "dynamic", "int8")
 # Maximum absolute difference from the Keras model allowed per format; the

@@ -19,13 +19,16 @@ import json
 import os
 import sys
 
-import keras
-import numpy as np
-import tensorflow as tf
+# TensorFlow's C++ INFO and WARNING lines would bury the progress bar; set the variable to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_ae import data, get_model
-from training import callbacks, strategies
-from training import config as run_config
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_ae import data, get_model  # noqa: E402
+from training import callbacks, strategies  # noqa: E402
+from training import config as run_config  # noqa: E402
 
 
 def build_parser():
