@@ -35,7 +35,7 @@ import sys
 import time
 import warnings
 
-# TensorFlow's C++ INFO and WARNING lines would bury the progress bar; set the variable to see them.
+# TensorFlow's C++ INFO and WARNING lines would bury the report table; set the variable to see them.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import flatbuffers  # noqa: E402
