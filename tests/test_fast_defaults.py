@@ -166,6 +166,8 @@ def test_fused_steps_train_as_keras_one_step_at_a_time():
             model.set_weights(runs[0][0])
         initial = model.get_weights()
         history = model.fit(uneven, epochs=2, verbose=0)
+        # Keras' own loop for one step per execution, the fused XLA program for 32.
+        assert ("_fused_train_function" in model.train_function.__qualname__) is (steps > 1)
         runs.append((initial, model.get_weights(), history.history["loss"], int(model.optimizer.iterations)))
     (_, one_at_a_time, loss_keras, steps_keras), (_, fused, loss_fused, steps_fused) = runs
     assert steps_fused == steps_keras == 2 * len(sizes)
