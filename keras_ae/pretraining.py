@@ -10,11 +10,22 @@ the deep model is then fine-tuned end to end with `fit`.
 import keras
 import numpy as np
 
+from keras_ae.layers import DenseTranspose
 from keras_ae.models.mlp import MLPAutoencoder
 
 
 def _dense_layers(network):
-    return [layer for layer in network.layers if isinstance(layer, keras.layers.Dense)]
+    return [layer for layer in network.layers if isinstance(layer, (keras.layers.Dense, DenseTranspose))]
+
+
+def _copy_weights(target, source):
+    """Copies a shallow model's layer into the deep model's mirror layer; a
+    tied (`DenseTranspose`) layer copies only its bias, as its kernel is the
+    encoder layer's, copied already."""
+    if isinstance(target, DenseTranspose):
+        target.bias.assign(source.bias)
+    else:
+        target.set_weights(source.get_weights())
 
 
 def _fresh_optimizer(optimizer):
@@ -59,7 +70,7 @@ def pretrain_layerwise(model, x, epochs=10, batch_size=128, optimizer="adam", ve
         shallow.compile(optimizer=_fresh_optimizer(optimizer))
         history = shallow.fit(inputs, epochs=epochs, batch_size=batch_size, verbose=verbose)
         losses.append(history.history["loss"][-1])
-        encoder_layer.set_weights(_dense_layers(shallow.encoder)[0].get_weights())
-        decoder_layer.set_weights(_dense_layers(shallow.decoder)[0].get_weights())
+        _copy_weights(encoder_layer, _dense_layers(shallow.encoder)[0])
+        _copy_weights(decoder_layer, _dense_layers(shallow.decoder)[0])
         inputs = shallow.encode(inputs).numpy()
     return losses

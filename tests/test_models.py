@@ -168,10 +168,38 @@ def test_denoising_corrupts_in_training_only(corruption, digits):
     assert abs(model.loss_terms(tf.constant(x), training=True)["reconstruction"].numpy() / clean - 1) > 0.01
 
 
-# --------------------------------------------------------- greedy pretraining
-def test_greedy_layerwise_pretraining_then_fine_tuning(digits):
+# --------------------------------------------------------------- tied weights
+def _sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def test_tied_weights_decode_with_the_encoder_kernels_transposed(digits, tmp_path):
     keras.utils.set_random_seed(0)
-    model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=8, hidden_units=[32])
+    model = keras_ae.get_model("denoising", input_shape=(64,), latent_dim=8, hidden_units=[16], tied_weights=True)
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    model.fit(digits, epochs=2, batch_size=64, verbose=0)
+    # One matrix per layer, trained (and counted) once: W1, b1, W2, b2 and the decoder biases c2, c1.
+    assert len(model.trainable_variables) == 6
+    assert model.count_params() == 64 * 16 + 16 + 16 * 8 + 8 + 16 + 64
+    (w1, b1), (w2, b2) = (layer.get_weights() for layer in model.encoder.layers if layer.weights)
+    c2, c1 = (layer.bias.numpy() for layer in model.decoder.layers if layer.weights)
+    h = _sigmoid(_sigmoid(digits @ w1 + b1) @ w2 + b2)
+    # x~ = σ(σ(h W2ᵀ + c2) W1ᵀ + c1)
+    expected = _sigmoid(_sigmoid(h @ w2.T + c2) @ w1.T + c1)
+    np.testing.assert_allclose(model.predict(digits, verbose=0), expected, rtol=1e-4, atol=1e-6)
+    # Saved and loaded, the decoder still reads the encoder's variable.
+    model.save(tmp_path / "tied.keras")
+    loaded = keras.models.load_model(tmp_path / "tied.keras")
+    assert loaded.decoder.layers[-2].dense.kernel is loaded.encoder.layers[1].kernel
+    np.testing.assert_array_equal(loaded.predict(digits, verbose=0), model.predict(digits, verbose=0))
+
+
+# --------------------------------------------------------- greedy pretraining
+@pytest.mark.parametrize("tied_weights", [False, True])
+def test_greedy_layerwise_pretraining_then_fine_tuning(tied_weights, digits):
+    keras.utils.set_random_seed(0)
+    model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=8, hidden_units=[32],
+                               tied_weights=tied_weights)
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     initial = reconstruction_error(model, digits)
     layer_losses = keras_ae.pretrain_layerwise(model, digits, epochs=15, batch_size=64,

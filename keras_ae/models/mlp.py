@@ -18,6 +18,10 @@ class MLPAutoencoder(ReconstructingAutoencoder):
             mirrors them. Empty for the single-layer autoencoder of the lecture.
         activation: activation of every encoder and decoder hidden layer and of
             the code.
+        tied_weights: decode with the transposed encoder kernels, x~ =
+            σ(Wᵀh + b') (Vincent et al. 2010; Rifai et al. 2011): half the
+            weights, and a decoder that cannot rescale to undo what a penalty
+            does to the encoder's weights.
         output_activation, reconstruction_loss: see `ReconstructingAutoencoder`.
     """
 
@@ -27,6 +31,7 @@ class MLPAutoencoder(ReconstructingAutoencoder):
         latent_dim,
         hidden_units=(),
         activation="sigmoid",
+        tied_weights=False,
         output_activation="sigmoid",
         reconstruction_loss="mse",
         **kwargs,
@@ -40,20 +45,31 @@ class MLPAutoencoder(ReconstructingAutoencoder):
         )
         self.hidden_units = layers.check_hidden_units(hidden_units)
         self.activation = activation
+        self.tied_weights = bool(tied_weights)
         # h = act(W_L ... act(W_1 x + b_1) ... + b_L)
         self.encoder = layers.dense_encoder(
             self.feature_shape, self.hidden_units, self.latent_dim, activation, activation, "encoder"
         )
-        # x~ = out_act(W'_1 act(... W'_L h ...) + b'_1)
+        # x~ = out_act(W'_1 act(... W'_L h ...) + b'_1), W'_l = W_lᵀ when tied
         self.decoder = layers.dense_decoder(
-            self.latent_dim, self.hidden_units, self.feature_shape, activation, "decoder"
+            self.latent_dim,
+            self.hidden_units,
+            self.feature_shape,
+            activation,
+            "decoder",
+            tied_to=self.encoder if self.tied_weights else None,
         )
 
     def encode(self, x, training=False):
         return self.encoder(tf.cast(x, self.compute_dtype), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "hidden_units": self.hidden_units, "activation": self.activation}
+        return {
+            **super().get_config(),
+            "hidden_units": self.hidden_units,
+            "activation": self.activation,
+            "tied_weights": self.tied_weights,
+        }
 
 
 @register("linear")
@@ -77,6 +93,6 @@ class LinearAutoencoder(MLPAutoencoder):
 
     def get_config(self):
         config = super().get_config()
-        for fixed in ("activation", "output_activation", "reconstruction_loss"):
+        for fixed in ("activation", "tied_weights", "output_activation", "reconstruction_loss"):
             del config[fixed]
         return config
