@@ -315,6 +315,11 @@ class Autoencoder(keras.Model):
             logs = tf.while_loop(more, one_more, (count, pending, logs))[2]
             return first_optional.has_value(), logs
 
+        # Each model traces its own run_execution once. TF counts traces per
+        # code object, across models, so training a few models in a loop (a
+        # sweep) would log a false "triggered tf.function retracing" warning.
+        run_execution._omit_frequent_tracing_warning = True
+
         def function(iterator):
             if not isinstance(iterator, tf.data.Iterator):
                 return keras_train_function(iterator)

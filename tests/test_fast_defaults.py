@@ -176,3 +176,17 @@ def test_fused_steps_train_as_keras_one_step_at_a_time():
         np.testing.assert_allclose(a, b, atol=1e-6)
     # The weights moved: the comparison is not between two untrained models.
     assert max(np.abs(a - b).max() for a, b in zip(fused, runs[0][0])) > 1e-3
+
+
+def test_a_loop_of_models_logs_no_retracing_warning(caplog):
+    """Each model traces its fused program once; TF counts traces per code
+    object across models, and warned of retracing from the fifth model of a
+    sweep on (a false alarm this checks is silenced)."""
+    x = _binary(64, 16)
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for _ in range(6):
+            model = keras_ae.get_model("autoencoder", input_shape=(16,), latent_dim=2)
+            model.compile(jit_compile=True)
+            model.fit(x, epochs=1, batch_size=16, verbose=0)
+    assert "_fused_train_function" in model.train_function.__qualname__
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
