@@ -428,6 +428,10 @@ class ReconstructingAutoencoder(Autoencoder):
         reconstruction_loss: "mse" for the squared error ||x - x~||², or "bce"
             for the cross-entropy of data in [0, 1] (needs a sigmoid output,
             computed from the logits so it never takes log(0)).
+        weight_decay: λ of the L2 penalty λ Σ ||W||² on every kernel (a tied
+            kernel once), reported as the `weight_decay` term: the "autoencoder
+            with weight decay" of Vincent et al. (2010) and Ng (2011), whose
+            J = ½||x - x~||² + λ/2 Σ W² is half of ours at the same λ.
     """
 
     def __init__(
@@ -436,10 +440,12 @@ class ReconstructingAutoencoder(Autoencoder):
         latent_dim,
         output_activation="sigmoid",
         reconstruction_loss="mse",
+        weight_decay=0.0,
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
         layers.check_choice(reconstruction_loss=(reconstruction_loss, RECONSTRUCTION_LOSSES))
+        layers.check_non_negative(weight_decay=weight_decay)
         if reconstruction_loss == "bce" and output_activation != "sigmoid":
             raise ValueError(
                 'reconstruction_loss="bce" models data in [0, 1] and needs output_activation="sigmoid"; '
@@ -448,6 +454,10 @@ class ReconstructingAutoencoder(Autoencoder):
         self.output_activation = output_activation
         self.output_activation_fn = keras.activations.get(output_activation)
         self.reconstruction_loss = reconstruction_loss
+        self.weight_decay = float(weight_decay)
+        if self.weight_decay:  # one more reported term
+            self.loss_term_names = (*self.loss_term_names, "weight_decay")
+            self.loss_trackers.append(keras.metrics.Mean(name="weight_decay"))
 
     def decoder_output(self, h, training=False):
         """The decoder's pre-activation output (logits for a sigmoid output)."""
@@ -473,11 +483,20 @@ class ReconstructingAutoencoder(Autoencoder):
             reconstruction = losses.sigmoid_cross_entropy(x, output)
         else:
             reconstruction = losses.squared_error(x, self.output_activation_fn(output))
-        return {"reconstruction": tf.reduce_mean(reconstruction), **self.penalties(inputs, h, training)}
+        terms = {"reconstruction": tf.reduce_mean(reconstruction), **self.penalties(inputs, h, training)}
+        if self.weight_decay:
+            terms["weight_decay"] = self.weight_decay * self.squared_kernel_norm()
+        return terms
+
+    def squared_kernel_norm(self):
+        """Σ ||W||² over the model's kernels (biases excluded; a tied kernel once)."""
+        kernels = [v for v in self.trainable_variables if v.path.endswith("kernel")]
+        return tf.add_n([tf.reduce_sum(tf.square(tf.cast(kernel, tf.float32))) for kernel in kernels])
 
     def get_config(self):
         return {
             **super().get_config(),
             "output_activation": self.output_activation,
             "reconstruction_loss": self.reconstruction_loss,
+            "weight_decay": self.weight_decay,
         }

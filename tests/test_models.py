@@ -194,6 +194,27 @@ def test_tied_weights_decode_with_the_encoder_kernels_transposed(digits, tmp_pat
     np.testing.assert_array_equal(loaded.predict(digits, verbose=0), model.predict(digits, verbose=0))
 
 
+def test_weight_decay_is_lambda_times_the_squared_kernel_norm(digits):
+    norms = {}
+    for decay in (0.0, 0.01):
+        keras.utils.set_random_seed(0)
+        model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=8, hidden_units=[16],
+                                   tied_weights=True, weight_decay=decay)
+        kernels = [layer.kernel for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
+        if decay:  # λ Σ ||W||², the two tied kernels counted once
+            terms = model.loss_terms(tf.constant(digits[:100]))
+            expected = decay * sum(np.sum(k.numpy() ** 2) for k in kernels)
+            np.testing.assert_allclose(terms["weight_decay"].numpy(), expected, rtol=1e-5)
+        model.compile(optimizer=keras.optimizers.Adam(0.01))
+        history = model.fit(digits, epochs=5, batch_size=64, verbose=0)
+        norms[decay] = sum(np.sum(k.numpy() ** 2) for k in kernels)
+    assert "weight_decay" in history.history
+    np.testing.assert_allclose(history.history["loss"][-1],
+                               history.history["reconstruction"][-1] + history.history["weight_decay"][-1], rtol=1e-5)
+    # Trained, the penalty shrinks the kernels against the same model without it.
+    assert norms[0.01] < 0.7 * norms[0.0]
+
+
 # --------------------------------------------------------- greedy pretraining
 @pytest.mark.parametrize("tied_weights", [False, True])
 def test_greedy_layerwise_pretraining_then_fine_tuning(tied_weights, digits):
