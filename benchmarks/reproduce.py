@@ -165,38 +165,6 @@ class TimeBudget:
 
 
 # ------------------------------------------------------------------------ PCA
-def minimize_lbfgs(model, x, max_iterations):
-    """Full-batch L-BFGS on the model's own loss (`total_loss(loss_terms(x))`), as
-    Ng (2011) trains the sparse autoencoder (minFunc). Returns the loss after
-    each iteration."""
-    import scipy.optimize
-
-    keras, tf = _tf()
-    variables = model.trainable_variables
-    sizes = [int(np.prod(v.shape)) for v in variables]
-    x = tf.constant(x)
-
-    @tf.function
-    def loss_and_gradient(flat):
-        for variable, part in zip(variables, tf.split(flat, sizes)):
-            variable.assign(tf.reshape(part, variable.shape))
-        with tf.GradientTape() as tape:
-            loss = model.total_loss(model.loss_terms(x, training=True))
-        return loss, tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(loss, variables)], axis=0)
-
-    def objective(flat):
-        loss, gradient = loss_and_gradient(tf.constant(flat, tf.float32))
-        return float(loss), gradient.numpy().astype(np.float64)
-
-    curve = []
-    start = np.concatenate([v.numpy().ravel() for v in variables]).astype(np.float64)
-    result = scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
-                                     options={"maxiter": max_iterations},
-                                     callback=lambda flat: curve.append(objective(flat)[0]))
-    objective(result.x)  # leave the model at the solution
-    return curve
-
-
 def principal_cosines(basis_a, basis_b):
     """Cosines of the principal angles between span(columns of a) and span(columns of b), descending."""
     qa, _ = np.linalg.qr(np.asarray(basis_a, np.float64))
@@ -737,6 +705,39 @@ def run_probe(args):
 
 
 # -------------------------------------------------------------------- filters
+def minimize_lbfgs(model, x, max_iterations):
+    """Full-batch L-BFGS on the model's own loss (`total_loss(loss_terms(x))`), as
+    Ng (2011) trains the sparse autoencoder (minFunc). Returns the loss after
+    each iteration."""
+    import scipy.optimize
+
+    keras, tf = _tf()
+    variables = model.trainable_variables
+    sizes = [int(np.prod(v.shape)) for v in variables]
+    x = tf.constant(x)
+
+    @tf.function
+    def loss_and_gradient(flat):
+        for variable, part in zip(variables, tf.split(flat, sizes)):
+            variable.assign(tf.reshape(part, variable.shape))
+        with tf.GradientTape() as tape:
+            loss = model.total_loss(model.loss_terms(x, training=True))
+        return loss, tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(loss, variables)], axis=0)
+
+    def objective(flat):
+        loss, gradient = loss_and_gradient(tf.constant(flat, tf.float32))
+        return float(loss), gradient.numpy().astype(np.float64)
+
+    curve = []
+    start = np.concatenate([v.numpy().ravel() for v in variables]).astype(np.float64)
+    result = scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
+                                     options={"maxiter": max_iterations},
+                                     callback=lambda flat: curve.append(objective(flat)[0]))
+    objective(result.x)  # leave the model at the solution
+    return curve
+
+
+
 def run_filters(args):
     """Item 5: denoising vs weight-decay filters on 12x12 patches (Vincent 2010);
     the KL-sparse 64-25-64 AE on 8x8 patches (Ng 2011)."""
