@@ -6,7 +6,7 @@ from keras import ops
 
 class DenseTranspose(keras.layers.Layer):
     """y = activation(h Wᵀ + c): decodes with the transpose of another Dense
-    layer's kernel W (tied weights; Vincent et al. 2010, §4.1; Rifai et al.
+    layer's kernel W (tied weights, as in Vincent et al. 2010 and Rifai et al.
     2011). It owns only its bias c; W stays the encoder layer's variable, so
     training and saving see one matrix.
 
