@@ -629,7 +629,9 @@ def run_probe(args):
         "denoising": [{"corruption": "gaussian", "noise_level": sigma, "learning_rate": 1e-2} for sigma in (0.2, 0.3)],
         "contractive": [{"contractive_weight": weight, "jacobian": "analytic"} for weight in (1.0, 3.0)],
     }
-    specs = {name: specs[name] for name in args.probe_models}
+    if args.probe_options:  # one candidate instead of the list, for every model named
+        specs = {name: [json.loads(args.probe_options)] for name in specs}
+    specs = {name: specs[name] for name in args.probe_models if name in specs}
     rows = []
     filters = {}
 
@@ -663,11 +665,12 @@ def run_probe(args):
         "machine": _machine(),
         "versions": _versions(),
     }
-    probe("raw pixels", x, {})
-    for d in (50, 784):
-        pca = get_model("pca", input_shape=(784,), latent_dim=d)
-        pca.fit(x["train"], verbose=0)
-        probe(f"PCA-{d}", {s: pca.encode(v).numpy() for s, v in x.items()}, {})
+    if "baselines" in args.probe_models:
+        probe("raw pixels", x, {})
+        for d in (50, 784):
+            pca = get_model("pca", input_shape=(784,), latent_dim=d)
+            pca.fit(x["train"], verbose=0)
+            probe(f"PCA-{d}", {s: pca.encode(v).numpy() for s, v in x.items()}, {})
     for name, candidates in specs.items():
         best = None
         for options in candidates:
@@ -862,8 +865,11 @@ def build_parser():
                         help="vae: continue a finished run from runs/reproduce weights, written as <name>_continued")
     parser.add_argument("--eval-only", action="store_true", help="vae: load runs/reproduce weights, score only")
     parser.add_argument("--probe-train", type=int, default=50000, help="probe: training images used")
-    parser.add_argument("--probe-models", nargs="+", default=["autoencoder", "sparse", "denoising", "contractive"],
-                        choices=("autoencoder", "sparse", "denoising", "contractive"), help="probe: the models trained")
+    probe_models = ("baselines", "autoencoder", "sparse", "denoising", "contractive")
+    parser.add_argument("--probe-models", nargs="+", default=list(probe_models), choices=probe_models,
+                        help="probe: the features probed (baselines: raw pixels and PCA)")
+    parser.add_argument("--probe-options", default=None,
+                        help='probe: one JSON candidate for the models named, e.g. \'{"noise_level": 0.3}\'')
     return parser
 
 
