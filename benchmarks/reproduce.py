@@ -738,10 +738,9 @@ def minimize_lbfgs(model, x, max_iterations):
     start = np.concatenate([v.numpy().ravel() for v in variables]).astype(np.float64)
     result = scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
                                      options={"maxiter": max_iterations},
-                                     callback=lambda flat: curve.append(objective(flat)[0]))
+                                     callback=lambda intermediate_result: curve.append(intermediate_result.fun))
     objective(result.x)  # leave the model at the solution
     return curve
-
 
 
 def run_filters(args):

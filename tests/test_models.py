@@ -194,6 +194,14 @@ def test_tied_weights_decode_with_the_encoder_kernels_transposed(digits, tmp_pat
     np.testing.assert_array_equal(loaded.predict(digits, verbose=0), model.predict(digits, verbose=0))
 
 
+@pytest.mark.parametrize("name,tied_weights", [("linear", True), ("tied", False)])
+def test_linear_and_tied_refuse_the_other_weight_sharing(name, tied_weights):
+    # Their configs leave tied_weights out (it is what the name says), so a
+    # model built against it would not survive saving and loading.
+    with pytest.raises(TypeError, match="tied_weights"):
+        keras_ae.get_model(name, input_shape=(64,), latent_dim=4, tied_weights=tied_weights)
+
+
 def test_weight_decay_is_lambda_times_the_squared_kernel_norm(digits):
     norms = {}
     for decay in (0.0, 0.01):

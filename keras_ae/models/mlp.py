@@ -86,6 +86,7 @@ class LinearAutoencoder(MLPAutoencoder):
             latent_dim,
             hidden_units=hidden_units,
             activation=None,
+            tied_weights=False,
             output_activation=None,
             reconstruction_loss="mse",
             **kwargs,
