@@ -134,18 +134,28 @@ def _mnist_labels(args):
 
 class TimeBudget:
     """A Keras callback: stops training after `seconds`; drops the learning
-    rate by `decay` for the last `tail` fraction of the budget; records the curve."""
+    rate by `decay` for the last `tail` fraction of the budget; records the curve.
+
+    With `select_on_validation`, it keeps the weights of the epoch with the
+    lowest `val_loss` (on the epochs that have one), restores them when
+    training ends, and stops early after `patience` validations without a
+    new best: model selection on the validation split, never on test.
+    """
 
     def __new__(cls, *args, **kwargs):
         keras, _ = _tf()
 
         class _Budget(keras.callbacks.Callback):
-            def __init__(self, seconds, tail=0.2, decay=0.3, on_epoch=None):
+            def __init__(self, seconds, tail=0.2, decay=0.3, on_epoch=None, select_on_validation=False,
+                         patience=10):
                 super().__init__()
                 self.seconds, self.tail, self.decay, self.on_epoch = seconds, tail, decay, on_epoch
+                self.select_on_validation, self.patience = select_on_validation, patience
                 self.start = time.time()
                 self.decayed = False
                 self.curve = []
+                self.best = None  # (val_loss, epoch, weights)
+                self.validations_since_best = 0
 
             def on_epoch_end(self, epoch, logs=None):
                 elapsed = time.time() - self.start
@@ -158,8 +168,24 @@ class TimeBudget:
                     lr = self.model.optimizer.learning_rate
                     lr.assign(float(lr.numpy()) * self.decay)
                     self.decayed = True
+                if self.select_on_validation and "val_loss" in row:
+                    if self.best is None or row["val_loss"] < self.best[0]:
+                        self.best = (row["val_loss"], epoch + 1, self.model.get_weights())
+                        self.validations_since_best = 0
+                    else:
+                        self.validations_since_best += 1
+                        if self.validations_since_best >= self.patience:
+                            self.model.stop_training = True
                 if elapsed > self.seconds:
                     self.model.stop_training = True
+
+            @property
+            def selected_epoch(self):
+                return self.best[1] if self.best else None
+
+            def on_train_end(self, logs=None):
+                if self.best is not None:
+                    self.model.set_weights(self.best[2])
 
         return _Budget(*args, **kwargs)
 
@@ -363,7 +389,12 @@ def run_vae(args):
         "optimizer": f"Adam lr {args.vae_lr} (eps 1e-4), batch {args.batch_size}; lr x0.3 for the last 20% of the "
         f"time budget ({minutes} min); the paper: batch 20, 3280 epochs with lr 1e-3·10^(-i/7)",
         "seed": args.seed,
-        "model_selection": "none: the last weights (validation ELBO reported every 5 epochs)",
+        "model_selection": (
+            "the weights of the epoch with the best validation ELBO (checked every 5 epochs); training stops "
+            "after 10 checks without a new best"
+            if args.select_on_validation
+            else "none: the last weights (validation ELBO reported every 5 epochs)"
+        ),
     }
     if prior is not None:
         protocol["continued"] = (
@@ -395,7 +426,7 @@ def run_vae(args):
     else:
         if prior is not None:
             model.load_weights(prior_weights)
-        budget = TimeBudget(minutes * 60, on_epoch=on_epoch)
+        budget = TimeBudget(minutes * 60, on_epoch=on_epoch, select_on_validation=args.select_on_validation)
         start = time.time()
         model.fit(
             x_train,
@@ -409,6 +440,8 @@ def run_vae(args):
         )
         state["train_seconds"] = round(time.time() - start + (prior["train_seconds"] if prior else 0), 1)
         state["curve"] = joined(budget.curve)
+        if budget.selected_epoch is not None:
+            state["selected_epoch"] = budget.selected_epoch + (len(prior["curve"]) if prior else 0)
         os.makedirs(WORK_DIR, exist_ok=True)
         model.save_weights(weights)
     state["epochs"] = len(state["curve"])
@@ -565,6 +598,9 @@ def run_manifold(args):
 
 
 # ---------------------------------------------------------------------- probe
+PROBE_TRAINING_OPTIONS = ("learning_rate", "learning_rate_decay")  # candidate keys for the optimizer, not the model
+
+
 def _logistic_probe(train, y_train, valid, y_valid, test, y_test, l2_grid, epochs):
     """Multinomial logistic regression (one Dense softmax layer, Keras, Adam) on fixed features.
 
@@ -653,7 +689,8 @@ def run_probe(args):
             "data": f"MNIST pixels in [0, 1]; models and probes trained on the first {n_train} of the 50k training "
             "images, the probe's L2 weight and epoch chosen on the 10k validation images, scored on the 10k test images",
             "models": f"one hidden layer of {units} sigmoid units, tied weights (Rifai 2011), sigmoid output, "
-            f"cross-entropy; Adam (lr 1e-3 unless an option names another), batch 100, {epochs} epochs; "
+            f"cross-entropy; Adam (lr 1e-3 unless an option names another; learning_rate_decay='cosine': "
+            f"cosine decay to 0 over the run), batch 100, {epochs} epochs; "
             f"options: {json.dumps(specs)}; of several "
             "options, the one with the best probe validation accuracy is chosen",
             "probe": "multinomial logistic regression: one Dense(10) softmax layer on the fixed codes, Adam 3e-3, "
@@ -675,9 +712,13 @@ def run_probe(args):
         best = None
         for options in candidates:
             _seed(args.seed)
-            model_options = {k: v for k, v in options.items() if k != "learning_rate"}
+            model_options = {k: v for k, v in options.items() if k not in PROBE_TRAINING_OPTIONS}
             model = get_model(name, **common, **model_options)
-            model.compile(optimizer=keras.optimizers.Adam(options.get("learning_rate", 1e-3)))
+            learning_rate = options.get("learning_rate", 1e-3)
+            if options.get("learning_rate_decay") == "cosine":  # lr·½(1 + cos(π t/T)) over the T steps of the run
+                learning_rate = keras.optimizers.schedules.CosineDecay(
+                    learning_rate, decay_steps=epochs * math.ceil(len(x["train"]) / 100))
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate))
             start = time.time()
             history = model.fit(x["train"], epochs=epochs, batch_size=100, shuffle=True, verbose=0,
                                 validation_data=x["validation"])
@@ -862,6 +903,8 @@ def build_parser():
     parser.add_argument("--nll-examples", type=int, default=1000, help="vae: test images scored (10000: all)")
     parser.add_argument("--resume", action="store_true",
                         help="vae: continue a finished run from runs/reproduce weights, written as <name>_continued")
+    parser.add_argument("--select-on-validation", action="store_true",
+                        help="vae: keep the epoch with the best validation ELBO; stop after 10 checks without one")
     parser.add_argument("--eval-only", action="store_true", help="vae: load runs/reproduce weights, score only")
     parser.add_argument("--probe-train", type=int, default=50000, help="probe: training images used")
     probe_models = ("baselines", "autoencoder", "sparse", "denoising", "contractive")
