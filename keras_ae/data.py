@@ -187,16 +187,33 @@ def whiten(image):
     return np.sqrt(0.1) * whitened / whitened.std()
 
 
-def _read_patches(data_dir, patch_size=8, num_patches=10000):
+def block_mean(image, factor):
+    """Downsample a 2-D image by averaging factor x factor pixel blocks
+    (trailing rows and columns that fill no block are dropped)."""
+    height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    return image[:height, :width].reshape(height // factor, factor, width // factor, factor).mean(axis=(1, 3))
+
+
+def _read_patches(data_dir, patch_size=8, num_patches=10000, downsample=1):
     """Random patch_size x patch_size patches of the whitened, grayscale
-    scikit-learn sample images, each with its mean (DC) removed."""
+    scikit-learn sample images, each with its mean (DC) removed.
+
+    downsample > 1 averages downsample x downsample pixel blocks before
+    whitening. The two sample photographs are smooth at the pixel scale (sky,
+    out-of-focus background, JPEG), so at full size half of the 8x8 patches
+    hold almost no contrast; at half size more patches hold structure, as in
+    Olshausen's scenes.
+    """
     from sklearn.datasets import load_sample_images
 
     if patch_size not in (8, 12):
         raise ValueError(f"patch_size must be 8 (Ng 2011) or 12 (Vincent et al. 2010); got {patch_size!r}.")
     if isinstance(num_patches, bool) or int(num_patches) != num_patches or num_patches < 10:
         raise ValueError(f"num_patches must be an int >= 10; got {num_patches!r}.")
-    images = [whiten(image.astype(np.float64).mean(axis=2)) for image in load_sample_images().images]
+    if isinstance(downsample, bool) or int(downsample) != downsample or not 1 <= downsample <= 8:
+        raise ValueError(f"downsample must be an int from 1 to 8; got {downsample!r}.")
+    images = [whiten(block_mean(image.astype(np.float64).mean(axis=2), int(downsample)))
+              for image in load_sample_images().images]
     rng = np.random.default_rng(_SPLIT_SEED)
     which = rng.integers(len(images), size=num_patches)
     patches = np.empty((num_patches, patch_size * patch_size))
@@ -219,7 +236,7 @@ def _patches_to_unit(x, train):
 _IMAGE_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 _SPECS = {
     "digits": _Spec(_read_digits, max_value=16.0),
-    "patches": _Spec(_read_patches, options=("patch_size", "num_patches")),
+    "patches": _Spec(_read_patches, options=("patch_size", "num_patches", "downsample")),
     "mnist": _Spec(_keras_dataset("mnist"), max_value=255.0, arrays=_IMAGE_ARRAYS),
     "fashion_mnist": _Spec(_keras_dataset("fashion_mnist"), max_value=255.0, arrays=_IMAGE_ARRAYS),
     "binarized_mnist": _Spec(_read_binarized_mnist, max_value=1.0, arrays=("x_train", "x_valid", "x_test")),
@@ -251,8 +268,9 @@ def load(name, split="train", data_dir=None, scale="unit", binarize=None, thresh
             "dynamic" returns the intensities, which `make_dataset(...,
             dynamic_binarization=True)` samples anew at every step. Both need
             scale="unit".
-        options: data-set specific; for `patches`: patch_size (8 or 12) and
-            num_patches (10000).
+        options: data-set specific; for `patches`: patch_size (8 or 12),
+            num_patches (10000) and downsample (1: the images' own pixels;
+            2: half size, by averaging 2x2 blocks).
 
     Returns:
         (N, H, W, 1) images, or (N, patch_size**2) patches, float32.

@@ -53,6 +53,7 @@ def test_static_binarization_thresholds_the_unit_intensities():
         (dict(name="digits", binarize="static", scale="raw"), 'needs scale="unit"'),
         (dict(name="digits", patch_size=8), "Unknown option(s) patch_size for data set 'digits'"),
         (dict(name="patches", patch_size=10), "patch_size must be 8"),
+        (dict(name="patches", downsample=1.5), "downsample must be an int from 1 to 8"),
     ],
 )
 def test_invalid_arguments(kwargs, message):
@@ -71,6 +72,24 @@ def test_whitening_decorrelates_neighbouring_pixels():
     assert neighbour_correlation(image) > 0.9
     assert abs(neighbour_correlation(whitened)) < 0.6
     assert abs(whitened.var() - 0.1) < 1e-6
+
+
+def test_block_mean_averages_blocks():
+    image = np.arange(30.0).reshape(5, 6)
+    expected = [[(0 + 1 + 6 + 7) / 4, (2 + 3 + 8 + 9) / 4, (4 + 5 + 10 + 11) / 4],
+                [(12 + 13 + 18 + 19) / 4, (14 + 15 + 20 + 21) / 4, (16 + 17 + 22 + 23) / 4]]
+    np.testing.assert_allclose(data.block_mean(image, 2), expected)  # the fifth row fills no block
+    np.testing.assert_array_equal(data.block_mean(image, 1), image)
+
+
+def test_downsampled_patches_hold_more_contrast():
+    # At full size half of the photographs' patches are nearly flat; at half size
+    # the median patch has a clearly larger share of the overall contrast.
+    def median_contrast(downsample):
+        raw = data.load("patches", scale="raw", patch_size=8, num_patches=2000, downsample=downsample)
+        return np.median(raw.std(axis=1)) / raw.std()
+
+    assert median_contrast(2) > 1.3 * median_contrast(1)
 
 
 @pytest.mark.parametrize("patch_size", [8, 12])
