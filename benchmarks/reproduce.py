@@ -137,9 +137,10 @@ class TimeBudget:
     rate by `decay` for the last `tail` fraction of the budget; records the curve.
 
     With `select_on_validation`, it keeps the weights of the epoch with the
-    lowest `val_loss` (on the epochs that have one), restores them when
-    training ends, and stops early after `patience` validations without a
-    new best: model selection on the validation split, never on test.
+    lowest `val_loss` (on the epochs that have one) and restores them when
+    training ends; after `patience` validations without a new best it
+    multiplies the learning rate by `decay`, and the third time it stops:
+    model selection on the validation split, never on test.
     """
 
     def __new__(cls, *args, **kwargs):
@@ -147,7 +148,7 @@ class TimeBudget:
 
         class _Budget(keras.callbacks.Callback):
             def __init__(self, seconds, tail=0.2, decay=0.3, on_epoch=None, select_on_validation=False,
-                         patience=10):
+                         patience=4):
                 super().__init__()
                 self.seconds, self.tail, self.decay, self.on_epoch = seconds, tail, decay, on_epoch
                 self.select_on_validation, self.patience = select_on_validation, patience
@@ -156,6 +157,7 @@ class TimeBudget:
                 self.curve = []
                 self.best = None  # (val_loss, epoch, weights)
                 self.validations_since_best = 0
+                self.plateaus = 0
 
             def on_epoch_end(self, epoch, logs=None):
                 elapsed = time.time() - self.start
@@ -165,8 +167,7 @@ class TimeBudget:
                 if self.on_epoch:
                     self.on_epoch(self.curve)
                 if not self.decayed and elapsed > (1 - self.tail) * self.seconds:
-                    lr = self.model.optimizer.learning_rate
-                    lr.assign(float(lr.numpy()) * self.decay)
+                    self._decay_learning_rate()
                     self.decayed = True
                 if self.select_on_validation and "val_loss" in row:
                     if self.best is None or row["val_loss"] < self.best[0]:
@@ -174,10 +175,21 @@ class TimeBudget:
                         self.validations_since_best = 0
                     else:
                         self.validations_since_best += 1
-                        if self.validations_since_best >= self.patience:
+                    if self.validations_since_best >= self.patience:  # a plateau: a lower lr, or stop
+                        self.plateaus += 1
+                        self.validations_since_best = 0
+                        if self.plateaus == 3:
                             self.model.stop_training = True
+                        else:
+                            self._decay_learning_rate()
                 if elapsed > self.seconds:
                     self.model.stop_training = True
+
+            def _decay_learning_rate(self):
+                lr = self.model.optimizer.learning_rate
+                lr.assign(float(lr.numpy()) * self.decay)
+                row = self.curve[-1]
+                row["learning_rate"] = float(lr.numpy())
 
             @property
             def selected_epoch(self):
@@ -390,8 +402,8 @@ def run_vae(args):
         f"time budget ({minutes} min); the paper: batch 20, 3280 epochs with lr 1e-3·10^(-i/7)",
         "seed": args.seed,
         "model_selection": (
-            "the weights of the epoch with the best validation ELBO (checked every 5 epochs); training stops "
-            "after 10 checks without a new best"
+            "the weights of the epoch with the best validation ELBO (checked every 5 epochs); after 4 checks "
+            "without a new best the lr is multiplied by 0.3, and the third time training stops"
             if args.select_on_validation
             else "none: the last weights (validation ELBO reported every 5 epochs)"
         ),
@@ -839,19 +851,27 @@ def run_filters(args):
     # Ng (2011): 64-25-64, sigmoid everywhere, data in [0.1, 0.9], ρ = 0.01, β = 3, λ = 1e-4. The photographs
     # at half size (downsample=2): at full size half of the 8x8 patches are nearly flat, and the L-BFGS run
     # leaves some or all units flat and unused, depending on the seed (docs/results.md, section 5).
-    x8 = {s: data.load("patches", split=s, scale="unit", patch_size=8, num_patches=max(n // 2, 2000), downsample=2)
-          for s in ("train", "validation", "test")}
     iterations = 20 if args.quick else 400
-    _seed(args.seed)
-    model = get_model("sparse", input_shape=(64,), latent_dim=25, penalty="kl", target_rate=0.01,
-                      sparsity_weight=6.0, activation="sigmoid", output_activation="sigmoid",
-                      reconstruction_loss="mse", weight_decay=1e-4, seed=args.seed)
-    model.compile()  # for `evaluate`; L-BFGS trains it
-    start = time.time()
-    curve = minimize_lbfgs(model, x8["train"], iterations)
-    seconds = time.time() - start
+
+    def ng_patches(downsample):
+        return {s: data.load("patches", split=s, scale="unit", patch_size=8, num_patches=max(n // 2, 2000),
+                             downsample=downsample) for s in ("train", "validation", "test")}
+
+    def ng_sparse(x_train, seed):
+        """(model, L-BFGS loss curve, seconds, encoder kernel (64, 25))."""
+        _seed(seed)
+        model = get_model("sparse", input_shape=(64,), latent_dim=25, penalty="kl", target_rate=0.01,
+                          sparsity_weight=6.0, activation="sigmoid", output_activation="sigmoid",
+                          reconstruction_loss="mse", weight_decay=1e-4, seed=seed)
+        model.compile()  # for `evaluate`; L-BFGS trains it
+        start = time.time()
+        curve = minimize_lbfgs(model, x_train, iterations)
+        kernel = [layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)][0].kernel
+        return model, curve, time.time() - start, kernel.numpy()
+
+    x8 = ng_patches(2)
+    model, curve, seconds, w = ng_sparse(x8["train"], args.seed)
     h = model.encode(x8["test"]).numpy()
-    w = [layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)][0].kernel.numpy()
     ev = model.evaluate(x8["test"], batch_size=len(x8["test"]), verbose=0, return_dict=True)
     results["ng_sparse"] = {
         "protocol": "`sparse` 64-25-64, sigmoid hidden and output, squared error, penalty='kl', ρ=0.01, "
@@ -871,7 +891,16 @@ def run_filters(args):
         "train_seconds": round(seconds, 1),
         "loss_curve_every_10_iterations": [float(v) for v in curve[::10]] + [float(curve[-1])],
     }
-    print(f"filters: KL-sparse mean activation {h.mean():.4f} (target 0.01) ({seconds:.0f}s)", flush=True)
+    print(f"filters: KL-sparse mean activation {h.mean():.4f} (target 0.01), {results['ng_sparse']['flat_filters']} "
+          f"flat filters ({seconds:.0f}s)", flush=True)
+    # How many units stay flat, over seeds, with the photographs at full and at half size.
+    seeds = range(args.seed, args.seed + (2 if args.quick else 5))
+    results["ng_sparse"]["flat_filters_by_downsample_and_seed"] = {
+        str(downsample): {str(seed): int(np.sum(dc_fraction(ng_sparse(x_train, seed)[3]) > 0.5)) for seed in seeds}
+        for downsample, x_train in ((1, ng_patches(1)["train"]), (2, x8["train"]))
+    }
+    print(f"filters: flat filters by downsample and seed {results['ng_sparse']['flat_filters_by_downsample_and_seed']}",
+          flush=True)
     fig, ax = plt.subplots(figsize=(3.5, 3.8))
     ax.imshow(tile(w.T.reshape(-1, 8, 8), 5, 5, normalize="symmetric"), cmap="gray", vmin=0, vmax=1)
     ax.set_title(f"KL-sparse 64-25-64 (ρ=0.01): mean activation {h.mean():.4f}\n"
@@ -915,7 +944,8 @@ def build_parser():
     parser.add_argument("--resume", action="store_true",
                         help="vae: continue a finished run from runs/reproduce weights, written as <name>_continued")
     parser.add_argument("--select-on-validation", action="store_true",
-                        help="vae: keep the epoch with the best validation ELBO; stop after 10 checks without one")
+                        help="vae: keep the epoch with the best validation ELBO; lr x0.3 after 4 checks (every 5 "
+                        "epochs) without a new best, and stop the third time")
     parser.add_argument("--eval-only", action="store_true", help="vae: load runs/reproduce weights, score only")
     parser.add_argument("--probe-train", type=int, default=50000, help="probe: training images used")
     probe_models = ("baselines", "autoencoder", "sparse", "denoising", "contractive")
