@@ -673,8 +673,11 @@ def run_probe(args):
     specs = {
         "autoencoder": [{}],
         "sparse": [{"penalty": "kl", "target_rate": 0.05, "sparsity_weight": 0.1}],
-        # Gaussian noise and Adam 1e-2: a 10-epoch screen on the validation split (docs/results.md, section 4).
-        "denoising": [{"corruption": "gaussian", "noise_level": sigma, "learning_rate": 1e-2} for sigma in (0.2, 0.3)],
+        # Gaussian noise and Adam 1e-2: a 10-epoch screen on the validation split (docs/results.md, section 4);
+        # then σ = 0.25 and a cosine learning-rate decay.
+        "denoising": [{"corruption": "gaussian", "noise_level": sigma, "learning_rate": 1e-2, **decay}
+                      for sigma, decay in [(0.2, {}), (0.25, {}), (0.3, {})]
+                      + [(sigma, {"learning_rate_decay": "cosine"}) for sigma in (0.25, 0.3)]],
         "contractive": [{"contractive_weight": weight, "jacobian": "analytic"} for weight in (1.0, 3.0)],
     }
     if args.probe_options:  # one candidate instead of the list, for every model named
