@@ -955,7 +955,8 @@ def build_parser():
     parser.add_argument("--probe-models", nargs="+", default=list(probe_models), choices=probe_models,
                         help="probe: the features probed (baselines: raw pixels and PCA)")
     parser.add_argument("--probe-options", default=None,
-                        help='probe: one JSON candidate for the models named, e.g. \'{"noise_level": 0.3}\'')
+                        help='probe: one JSON candidate for the models named, e.g. \'{"noise_level": 0.3, '
+                        '"learning_rate": 0.01, "learning_rate_decay": "cosine"}\'')
     return parser
 
 
