@@ -5,14 +5,14 @@
 
 writes
 
-- `DIR/saved_model/`: a SavedModel (through `keras.export.ExportArchive`) whose
-  signatures are `serving_default` and `reconstruct` (x -> reconstruction),
-  `encode` (x -> code, or for a VAE x -> mean, log_variance), `decode`
-  (code or z -> reconstruction) and, for a VAE, `sample` (eps -> sample, the
-  decoder mean at z = eps ~ N(0, I) drawn by the caller). Inputs have a
-  dynamic batch axis and a fixed feature shape; no endpoint holds a random
-  op, so every endpoint is deterministic. It loads with `tf.saved_model.load`
-  alone, without keras-ae or custom objects.
+- `DIR/saved_model/`: a SavedModel (through `keras.export.ExportArchive`) with
+  one signature per endpoint the model lists (`Autoencoder.export_endpoints`):
+  every model has `serving_default` and `reconstruct` (x -> reconstruction),
+  `encode` and `decode`; a VAE's `encode` gives mean and log_variance, and it
+  adds `sample` (eps -> sample, the decoder mean at z = eps ~ N(0, I) drawn
+  by the caller). Inputs have a dynamic batch axis and a fixed feature shape;
+  no endpoint holds a random op, so every endpoint is deterministic. It loads
+  with `tf.saved_model.load` alone, without keras-ae or custom objects.
 - `DIR/model_<format>.tflite`: every endpoint as a signature, builtin ops only
   (no Flex). `dynamic` stores int8 weights; `int8` also quantizes the
   activations, calibrated on `representative_data`, and keeps float32 inputs
@@ -26,7 +26,6 @@ writes
 
 import argparse
 import copy
-import dataclasses
 import json
 import os
 import pathlib
@@ -45,9 +44,8 @@ import tensorflow as tf  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-import keras_ae  # noqa: E402
+import keras_ae  # noqa: E402, F401  (registers the models, for loading)
 from keras_ae import validation  # noqa: E402
-from keras_ae.models.vae import VariationalAutoencoder  # noqa: E402
 
 TFLITE_FORMATS = ("float32", "float16", "dynamic", "int8")
 # Maximum absolute difference from the Keras model allowed per format; the
@@ -61,61 +59,6 @@ SEED = 0
 
 class ExportMismatchError(RuntimeError):
     """An exported format differs from the Keras model by more than its bound."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Endpoint:
-    """One exported function: a single named input of shape (batch, *input_shape)
-    and `fn`, the Keras model's math, returning a dict of named outputs.
-
-    `same_as` names an earlier endpoint that computes the same function (under
-    other input and output names, `renames`: {its name: this one's name});
-    in TFLite the two signatures share one subgraph."""
-
-    name: str
-    input_name: str
-    input_shape: tuple
-    fn: object
-    same_as: str = None
-    renames: tuple = ()  # ((the same_as endpoint's name, this one's name), ...)
-
-    def spec(self):
-        return tf.TensorSpec((None, *self.input_shape), tf.float32, name=self.input_name)
-
-
-def endpoints(model):
-    """The endpoints of `model`, in signature order."""
-    feature_shape, code_shape = model.feature_shape, (model.latent_dim,)
-
-    def reconstruct(x):
-        return {"reconstruction": model(x, training=False)}
-
-    def decode(h):
-        return {"reconstruction": model.decode(h)}
-
-    if isinstance(model, VariationalAutoencoder):
-        def encode(x):
-            loc, scale = model.posterior_parameters(x)
-            return {"mean": loc, "log_variance": 2.0 * tf.math.log(scale)}
-
-        def sample(eps):
-            # The prior is N(0, I): z = eps, drawn by the caller, so no random op is exported.
-            return {"sample": model.decode(eps)}
-
-        renames = (("z", "eps"), ("reconstruction", "sample"))
-        code_name, extra = "z", [Endpoint("sample", "eps", code_shape, sample, same_as="decode", renames=renames)]
-    else:
-        def encode(x):
-            return {"code": model.encode(x)}
-
-        code_name, extra = "code", []
-    return [
-        Endpoint("serving_default", "x", feature_shape, reconstruct),
-        Endpoint("encode", "x", feature_shape, encode),
-        Endpoint("decode", code_name, code_shape, decode),
-        Endpoint("reconstruct", "x", feature_shape, reconstruct, same_as="serving_default"),
-        *extra,
-    ]
 
 
 def _shape_checked(x, shape):
@@ -221,11 +164,9 @@ def tflite_ops(model_bytes):
 
 
 # ------------------------------------------------------------------ checking
-def _inputs_for(model, x, size, seed=SEED):
-    """Inputs by input name: x; its Keras codes; standard-normal eps."""
-    code = keras.ops.convert_to_numpy(model.encode(x))
-    eps = np.random.default_rng(seed).standard_normal((size, model.latent_dim)).astype(np.float32)
-    return {"x": x, "code": code, "z": code, "eps": eps}
+def _endpoint_inputs(model_endpoints, x):
+    """{endpoint name: its input array} for held-out inputs x (`Endpoint.example`)."""
+    return {e.name: np.asarray(e.example(x)) for e in model_endpoints}
 
 
 def _max_abs_diff(outputs, reference):
@@ -245,10 +186,11 @@ def _latency_ms(fn, repeats=10):
 
 def _check_format(run, model_endpoints, inputs, references):
     """Runs every endpoint through `run(endpoint_name, input_name, array) -> dict`
-    and compares it with the Keras references."""
-    outputs = {e.name: run(e.name, e.input_name, inputs[e.input_name]) for e in model_endpoints}
+    and compares it with the Keras references. Every model has `reconstruct`
+    and `serving_default` on x (`Autoencoder.export_endpoints`)."""
+    outputs = {e.name: run(e.name, e.input_name, inputs[e.name]) for e in model_endpoints}
     diffs = {name: _max_abs_diff(outputs[name], references[name]) for name in references}
-    x = inputs["x"]
+    x = inputs["serving_default"]
     batch = np.resize(x, (LATENCY_BATCH, *x.shape[1:]))
     return {
         "max_abs_diff": diffs,
@@ -327,16 +269,16 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
         ExportMismatchError: a format exceeds its bound in `BOUNDS`; the
             artifacts and the report are written first.
     """
-    if not isinstance(model, keras_ae.Autoencoder):
+    if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     formats = _tflite_formats(tflite)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     heldout, calibration, source = _split_data(model, representative_data, heldout_data)
-    model_endpoints = endpoints(model)
-    inputs = _inputs_for(model, heldout, len(heldout))
+    model_endpoints = model.export_endpoints()
+    inputs = _endpoint_inputs(model_endpoints, heldout)
     references = {
-        e.name: {k: keras.ops.convert_to_numpy(v) for k, v in e.fn(inputs[e.input_name]).items()}
+        e.name: {k: keras.ops.convert_to_numpy(v) for k, v in e.fn(inputs[e.name]).items()}
         for e in model_endpoints
     }
     names = [e.name for e in model_endpoints]
@@ -359,8 +301,8 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
     for fmt in formats:
         calibration_inputs = None
         if fmt == "int8":
-            calibration_inputs = _inputs_for(model, calibration, len(calibration))
-            calibration_inputs = {e.name: {e.input_name: calibration_inputs[e.input_name]} for e in model_endpoints}
+            calibration_inputs = _endpoint_inputs(model_endpoints, calibration)
+            calibration_inputs = {e.name: {e.input_name: calibration_inputs[e.name]} for e in model_endpoints}
         flatbuffer = convert_tflite(saved_model_dir, model_endpoints, fmt, calibration_inputs)
         path = out_dir / f"model_{fmt}.tflite"
         path.write_bytes(flatbuffer)
@@ -385,7 +327,7 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
         result["within_bound"] = None if result["bound"] is None else result["max_abs_diff_all"] <= result["bound"]
 
     report = {
-        "model": getattr(model, "registry_name", type(model).__name__),
+        "model": model.registry_name or type(model).__name__,
         "feature_shape": list(model.feature_shape),
         "latent_dim": model.latent_dim,
         "signatures": {

@@ -1,4 +1,6 @@
-"""Sub-network builders shared by the models."""
+"""Layers and sub-network builders shared by the models."""
+
+import math
 
 import keras
 from keras import ops
@@ -72,38 +74,35 @@ def dense_decoder(latent_dim, hidden_units, output_shape, activation, name, tied
     return keras.Sequential(layers, name=name)
 
 
-def check_hidden_units(hidden_units):
-    """Returns hidden_units as a list of positive ints, or raises."""
-    try:
-        units = [int(u) for u in hidden_units]
-    except (TypeError, ValueError):
-        raise ValueError(f"hidden_units must be a list of positive ints; got {hidden_units!r}.") from None
-    if any(u < 1 or u != float(v) for u, v in zip(units, hidden_units)):
-        raise ValueError(f"hidden_units must be a list of positive ints; got {hidden_units!r}.")
-    return units
+def conv_encoder(input_shape, filters, kernel_size, activation, latent_dim, code_activation, name):
+    """(batch, H, W, C) -> stride-2 Conv2D per entry of `filters` -> flatten -> Dense(latent_dim)."""
+    stack = [keras.Input(shape=tuple(input_shape))]
+    stack += [
+        keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation)
+        for f in filters
+    ]
+    stack += [keras.layers.Flatten(), keras.layers.Dense(latent_dim, activation=code_activation)]
+    return keras.Sequential(stack, name=name)
 
 
-def check_non_negative(**values):
-    """Raises for any negative weight, e.g. check_non_negative(weight=λ)."""
-    for name, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or value != value:
-            raise ValueError(f"{name} must be a number >= 0; got {value!r}.")
-
-
-def check_choice(**values_and_choices):
-    """Raises unless each value is one of its choices, e.g. check_choice(penalty=(penalty, PENALTIES))."""
-    for name, (value, choices) in values_and_choices.items():
-        if value not in choices:
-            raise ValueError(f"{name} must be one of {choices}; got {value!r}.")
-
-
-def check_conv_filters(input_shape, filters, model):
-    """Checks a conv model's (H, W, C) input and filters; returns the filters as a list."""
-    if len(input_shape) != 3:
-        raise ValueError(
-            f"{model} needs image inputs of shape (height, width, channels); got input_shape={tuple(input_shape)}."
-        )
-    filters = check_hidden_units(filters)
-    if not filters:
-        raise ValueError("filters must name at least one convolution.")
-    return filters
+def conv_decoder(latent_dim, filters, kernel_size, activation, output_shape, name):
+    """(batch, latent) -> Dense -> reshape -> stride-2 Conv2DTranspose per filter
+    (reversed) -> linear Conv2D to C channels -> crop to (H, W, C)."""
+    height, width, channels = output_shape
+    factor = 2 ** len(filters)
+    # The encoder's "same" padding rounds up, so the decoder starts from ceil(H/2^L).
+    small_h, small_w = math.ceil(height / factor), math.ceil(width / factor)
+    stack = [
+        keras.Input(shape=(latent_dim,)),
+        keras.layers.Dense(small_h * small_w * filters[-1], activation=activation),
+        keras.layers.Reshape((small_h, small_w, filters[-1])),
+    ]
+    stack += [
+        keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation=activation)
+        for f in reversed(filters)
+    ]
+    stack.append(keras.layers.Conv2D(channels, kernel_size, padding="same"))
+    crop_h, crop_w = small_h * factor - height, small_w * factor - width
+    if crop_h or crop_w:
+        stack.append(keras.layers.Cropping2D(((0, crop_h), (0, crop_w))))
+    return keras.Sequential(stack, name=name)

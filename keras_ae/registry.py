@@ -32,11 +32,3 @@ def get_model(name, **config):
         )
     return _MODELS[name](**config)
 
-
-def get_model_class(name):
-    """The class registered as `name`."""
-    if name not in _MODELS:
-        raise ValueError(
-            f"Unknown model {name!r}. Known models: {', '.join(available_models())}."
-        )
-    return _MODELS[name]

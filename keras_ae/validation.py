@@ -1,4 +1,6 @@
-"""Checks on user input: clear `ValueError`s before any weight changes."""
+"""Checks on user input, data and model arguments: one-line `ValueError`s before any weight changes."""
+
+from collections.abc import Iterable
 
 import numpy as np
 import tensorflow as tf
@@ -83,3 +85,67 @@ def check_dataset(dataset, feature_shape):
 
 
 NON_FINITE_MESSAGE = "Inputs contain NaN or Inf: every value must be finite."
+
+
+# ------------------------------------------------------- model arguments
+def _is_integral(value):
+    """An int, or a float with an integral value (4.0), but not a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return float(value).is_integer()
+
+
+def check_positive_int(**values):
+    """The one value given, e.g. check_positive_int(latent_dim=4), as an int >= 1, or raises."""
+    ((name, value),) = values.items()
+    if not _is_integral(value) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+    return int(value)
+
+
+def check_input_shape(input_shape):
+    """The shape of one example, without the batch axis, as a tuple of positive ints, or raises."""
+    try:
+        dims = tuple(input_shape)
+    except TypeError:
+        dims = None
+    if not dims or not all(_is_integral(d) and d >= 1 for d in dims):
+        raise ValueError(
+            f"input_shape must be a non-empty tuple of positive ints without the batch axis; got {input_shape!r}."
+        )
+    return tuple(int(d) for d in dims)
+
+
+def check_hidden_units(hidden_units):
+    """Returns hidden_units as a list of positive ints, or raises."""
+    sequence = not isinstance(hidden_units, (str, bytes, dict)) and isinstance(hidden_units, Iterable)
+    units = list(hidden_units) if sequence else [None]
+    if not all(_is_integral(size) and size >= 1 for size in units):
+        raise ValueError(f"hidden_units must be a list of positive ints; got {hidden_units!r}.")
+    return [int(size) for size in units]
+
+
+def check_non_negative(**values):
+    """Raises for any negative weight, e.g. check_non_negative(weight=λ)."""
+    for name, value in values.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or value != value:
+            raise ValueError(f"{name} must be a number >= 0; got {value!r}.")
+
+
+def check_choice(**values_and_choices):
+    """Raises unless each value is one of its choices, e.g. check_choice(penalty=(penalty, PENALTIES))."""
+    for name, (value, choices) in values_and_choices.items():
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {choices}; got {value!r}.")
+
+
+def check_conv_filters(input_shape, filters, model):
+    """Checks a conv model's (H, W, C) input and filters; returns the filters as a list."""
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{model} needs image inputs of shape (height, width, channels); got input_shape={tuple(input_shape)}."
+        )
+    filters = check_hidden_units(filters)
+    if not filters:
+        raise ValueError("filters must name at least one convolution.")
+    return filters

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
 
 import keras_ae
-from keras_ae.base import random_normal, random_uniform
+from keras_ae.random_ops import random_normal, random_uniform
 
 
 def _binary(n, d=784, seed=0):
@@ -126,7 +126,7 @@ def test_random_draws_match_keras_under_xla_for_many_seeds_and_shapes():
 
 
 def test_steps_per_execution_default_keeps_step_count_and_epochs():
-    from keras_ae.base import STEPS_PER_EXECUTION
+    from keras_ae.execution import STEPS_PER_EXECUTION
 
     model = keras_ae.get_model("vae", input_shape=(16,), latent_dim=2, hidden_units=[8], kl_warmup_steps=50, seed=0)
     model.compile()
@@ -167,7 +167,7 @@ def test_fused_steps_train_as_keras_one_step_at_a_time():
         initial = model.get_weights()
         history = model.fit(uneven, epochs=2, verbose=0)
         # Keras' own loop for one step per execution, the fused XLA program for 32.
-        assert ("_fused_train_function" in model.train_function.__qualname__) is (steps > 1)
+        assert ("fused_train_function" in model.train_function.__qualname__) is (steps > 1)
         runs.append((initial, model.get_weights(), history.history["loss"], int(model.optimizer.iterations)))
     (_, one_at_a_time, loss_keras, steps_keras), (_, fused, loss_fused, steps_fused) = runs
     assert steps_fused == steps_keras == 2 * len(sizes)
@@ -188,5 +188,5 @@ def test_a_loop_of_models_logs_no_retracing_warning(caplog):
             model = keras_ae.get_model("autoencoder", input_shape=(16,), latent_dim=2)
             model.compile(jit_compile=True)
             model.fit(x, epochs=1, batch_size=16, verbose=0)
-    assert "_fused_train_function" in model.train_function.__qualname__
+    assert "fused_train_function" in model.train_function.__qualname__
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]

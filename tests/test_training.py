@@ -106,7 +106,6 @@ def test_run_writes_models_config_tensorboard_and_export(tmp_path, monkeypatch, 
     assert b"sparse" in hparams[("_hparams_/session_start_info", "plugin")].content
 
 
-@pytest.mark.skipif("vae" not in keras_ae.available_models(), reason="the VAE is not registered")
 def test_vae_writes_prior_samples_and_latent_manifold(tmp_path):
     result = train.run(
         model="vae", latent_dim=2, model_options={"hidden_units": [32]}, epochs=1, image_every=1,
@@ -117,20 +116,21 @@ def test_vae_writes_prior_samples_and_latent_manifold(tmp_path):
     assert image_shapes(images["latent_manifold"][0][1]) == [(10 * 9 - 1, 10 * 9 - 1, 1)]
 
 
-def test_first_layer_filters_and_tiles():
+def test_filter_images_are_the_first_layer_kernels_and_tile_scales_each():
     mlp = keras_ae.get_model("autoencoder", input_shape=(8, 8, 1), latent_dim=3, hidden_units=[5])
-    filters = callbacks.first_layer_filters(mlp)
     kernel = np.asarray(mlp.encoder.layers[1].kernel)  # after the Flatten: (64, 5)
-    np.testing.assert_array_equal(filters, kernel.T.reshape(5, 8, 8, 1))
+    np.testing.assert_array_equal(mlp.filter_images(), kernel.T.reshape(5, 8, 8, 1))
     conv = keras_ae.get_model("conv", input_shape=(8, 8, 1), latent_dim=3, filters=[6], kernel_size=3)
-    filters = callbacks.first_layer_filters(conv)
-    assert filters.shape == (6, 3, 3, 1)
-    grid = callbacks.tile(filters, columns=3, normalize_each=True)
-    assert grid.shape == (1, 2 * 4 - 1, 3 * 4 - 1, 1)
-    first_tile = grid[0, :3, :3]
-    assert first_tile.min() == 0.0 and first_tile.max() == 1.0  # each filter on its own scale
+    filters = conv.filter_images()
+    np.testing.assert_array_equal(filters, np.transpose(np.asarray(conv.encoder.layers[0].kernel), (3, 0, 1, 2)))
+    grid = keras_ae.images.tile(filters, columns=4, normalize="each")
+    assert grid.shape == (2 * 4 - 1, 4 * 4 - 1, 1)  # 6 tiles of 3x3, 4 across, 1-pixel gaps
+    for i, f in enumerate(filters):  # each filter mapped to [0, 1] by its own min and max
+        top, left = (i // 4) * 4, (i % 4) * 4
+        np.testing.assert_allclose(grid[top : top + 3, left : left + 3], (f - f.min()) / (f.max() - f.min()), atol=1e-6)
+    assert np.all(grid[3, :] == 1.0) and np.all(grid[4:, 8:] == 1.0)  # gaps and the missing tiles are white
     patches = keras_ae.get_model("autoencoder", input_shape=(144,), latent_dim=2)
-    assert callbacks.first_layer_filters(patches).shape == (2, 12, 12, 1)
+    assert patches.filter_images().shape == (2, 12, 12, 1)  # 144 features shown as 12 x 12
 
 
 # --------------------------------------------------------- configuration

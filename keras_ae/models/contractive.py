@@ -2,8 +2,8 @@
 
 import tensorflow as tf
 
-from keras_ae import layers, losses
-from keras_ae.base import random_uniform  # keras.random.uniform, fast under XLA
+from keras_ae import losses, validation
+from keras_ae.random_ops import random_uniform
 from keras_ae.models.mlp import MLPAutoencoder
 from keras_ae.registry import register
 
@@ -40,8 +40,8 @@ class ContractiveAutoencoder(MLPAutoencoder):
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
-        layers.check_non_negative(contractive_weight=contractive_weight)
-        layers.check_choice(jacobian=(jacobian, JACOBIANS))
+        validation.check_non_negative(contractive_weight=contractive_weight)
+        validation.check_choice(jacobian=(jacobian, JACOBIANS))
         if jacobian == "analytic" and (self.hidden_units or self.activation != "sigmoid"):
             raise ValueError(
                 'jacobian="analytic" is the closed form for one sigmoid dense encoder layer '
@@ -49,11 +49,9 @@ class ContractiveAutoencoder(MLPAutoencoder):
                 f"hidden_units={self.hidden_units}, activation={self.activation!r}. "
                 'Use jacobian="tape" or "projection" for other encoders.'
             )
-        if int(num_projections) != num_projections or num_projections < 1:
-            raise ValueError(f"num_projections must be an int >= 1; got {num_projections!r}.")
         self.contractive_weight = float(contractive_weight)
         self.jacobian = jacobian
-        self.num_projections = int(num_projections)
+        self.num_projections = validation.check_positive_int(num_projections=num_projections)
 
     def contractive_penalty(self, x, h=None, jacobian=None, training=False):
         """Per-example ||∂h/∂x||²_F, shape (batch,), by the given (or the configured) method."""
@@ -80,9 +78,10 @@ class ContractiveAutoencoder(MLPAutoencoder):
         squared = tf.reduce_sum(tf.reshape(tf.square(jtv), [k, tf.shape(x)[0], -1]), axis=2)
         return tf.reduce_mean(squared, axis=0)  # (1/k) Σ_draws ||Jᵀv||²
 
-    def _faster_under_xla_on_cpu(self):
-        # XLA runs the tape's batch_jacobian (pfor) ~50x slower than TF on CPU.
-        return self.jacobian != "tape" and super()._faster_under_xla_on_cpu()
+    @property
+    def faster_under_xla_on_cpu(self):
+        # XLA runs the tape's batch_jacobian (pfor) far slower than TF on CPU (benchmarks/README.md).
+        return self.jacobian != "tape"
 
     def penalties(self, x, h, training=False):
         penalty = self.contractive_penalty(x, h, training=training)

@@ -2,8 +2,8 @@
 
 import tensorflow as tf
 
-from keras_ae import layers
-from keras_ae.base import random_normal, random_uniform  # keras.random, fast under XLA
+from keras_ae import validation
+from keras_ae.random_ops import random_normal, random_uniform
 from keras_ae.models.mlp import MLPAutoencoder
 from keras_ae.registry import register
 
@@ -56,8 +56,8 @@ class DenoisingAutoencoder(MLPAutoencoder):
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
-        layers.check_choice(corruption=(corruption, CORRUPTIONS))
-        layers.check_non_negative(noise_level=noise_level)
+        validation.check_choice(corruption=(corruption, CORRUPTIONS))
+        validation.check_non_negative(noise_level=noise_level)
         if corruption != "gaussian" and noise_level > 1:
             raise ValueError(f"noise_level is a fraction for {corruption!r} and must be <= 1; got {noise_level}.")
         low, high = (float(v) for v in value_range)

@@ -1,8 +1,6 @@
 """The nonlinear autoencoder h = σ(Wx + b), x~ = σ(W'h + b'), shallow or deep."""
 
-import tensorflow as tf
-
-from keras_ae import layers
+from keras_ae import layers, validation
 from keras_ae.base import ReconstructingAutoencoder
 from keras_ae.registry import register
 
@@ -43,7 +41,7 @@ class MLPAutoencoder(ReconstructingAutoencoder):
             reconstruction_loss=reconstruction_loss,
             **kwargs,
         )
-        self.hidden_units = layers.check_hidden_units(hidden_units)
+        self.hidden_units = validation.check_hidden_units(hidden_units)
         self.activation = activation
         self.tied_weights = bool(tied_weights)
         # h = act(W_L ... act(W_1 x + b_1) ... + b_L)
@@ -59,9 +57,6 @@ class MLPAutoencoder(ReconstructingAutoencoder):
             "decoder",
             tied_to=self.encoder if self.tied_weights else None,
         )
-
-    def encode(self, x, training=False):
-        return self.encoder(tf.cast(x, self.compute_dtype), training=training)
 
     def get_config(self):
         return {

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae import losses
+from keras_ae import images, losses
 from keras_ae.base import Autoencoder
 from keras_ae.registry import register
 
@@ -43,6 +43,11 @@ class PCA(Autoencoder):
     def decode(self, h, training=False):
         flat = tf.matmul(h, self.components) + self.mean  # x~ = Vᵀh + μ
         return tf.reshape(flat, (-1,) + self.feature_shape)
+
+    def filter_images(self):
+        """The principal directions, the rows of V, as images (eigen-images)."""
+        components = keras.ops.convert_to_numpy(self.components)[: images.MAX_FILTERS]
+        return components.reshape((-1, *images.display_shape(self.feature_shape)))
 
     def loss_terms(self, x, training=False):
         return {"reconstruction": tf.reduce_mean(losses.squared_error(x, self.call(x)))}

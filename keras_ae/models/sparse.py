@@ -1,6 +1,6 @@
 """Sparse autoencoders: an L1 penalty on the code, or the KL-Bernoulli sparsity of Ng (2011)."""
 
-from keras_ae import layers, losses
+from keras_ae import losses, validation
 from keras_ae.models.mlp import MLPAutoencoder
 from keras_ae.registry import register
 
@@ -33,8 +33,8 @@ class SparseAutoencoder(MLPAutoencoder):
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, activation=activation, **kwargs)
-        layers.check_choice(penalty=(penalty, PENALTIES))
-        layers.check_non_negative(sparsity_weight=sparsity_weight)
+        validation.check_choice(penalty=(penalty, PENALTIES))
+        validation.check_non_negative(sparsity_weight=sparsity_weight)
         if not (isinstance(target_rate, (int, float)) and 0.0 < target_rate < 1.0):
             raise ValueError(f"target_rate ρ must lie in (0, 1); got {target_rate!r}.")
         if penalty == "kl" and activation != "sigmoid":

@@ -6,10 +6,22 @@ the loss, never returned by `call` (exports need tensors) nor kept as
 attributes. All log-probabilities and KLs are float32, whatever the layers'
 dtype policy.
 
+`VariationalAutoencoder` is a base with hooks, as disentanglement_lib's
+`BaseVAE`: a new VAE variant (β-TCVAE, VampPrior, a flow posterior, a
+conditional VAE) is a subclass in one file that overrides one of them:
+
+- `prior()`: p(z);
+- `reconstruction_term(draws)`: −E_q log p(x|z) per example;
+- `regularizer(draws)`: KL(q(z|x) ‖ p(z)) per example by default;
+- `bound(draws, reconstruction, regularizer)`: the objective maximized per
+  example, the β-weighted ELBO, or the IWAE bound with `num_samples` > 1.
+
 Shapes: x is (batch, *input_shape); z is (batch, latent_dim), or
 (samples, batch, latent_dim) when several posterior samples are drawn.
 """
 
+import dataclasses
+import functools
 import math
 
 import keras
@@ -17,9 +29,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_ae import layers
-from keras_ae.base import Autoencoder, random_normal, random_uniform
-from keras_ae.models.conv import conv_decoder, conv_encoder
+from keras_ae import images, layers, validation
+from keras_ae.base import Autoencoder
+from keras_ae.endpoints import Endpoint, standard_normal_example
+from keras_ae.random_ops import random_normal, random_uniform
 from keras_ae.registry import register
 
 tfd = tfp.distributions
@@ -34,19 +47,50 @@ def _standard_normal_prior(latent_dim):
     return tfd.MultivariateNormalDiag(loc=tf.zeros([latent_dim]), scale_diag=tf.ones([latent_dim]))
 
 
+@dataclasses.dataclass
+class PosteriorDraws:
+    """k draws z_i ~ q(z|x) per example, by reparameterization, and the
+    log-densities at them: what every piece of a VAE objective reads.
+
+    Attributes:
+        posterior: q(z|x), batch shape (batch,), event shape (latent_dim,).
+        prior: p(z), event shape (latent_dim,).
+        z: (samples, batch, latent_dim).
+        log_px_z, log_qz, log_pz: log p(x|z_i), log q(z_i|x), log p(z_i), each (samples, batch).
+    """
+
+    posterior: tfd.Distribution
+    prior: tfd.Distribution
+    z: tf.Tensor
+    log_px_z: tf.Tensor
+    log_qz: tf.Tensor
+    log_pz: tf.Tensor
+
+    @property
+    def log_weights(self):
+        """log p(x, z_i) / q(z_i|x), (samples, batch): the importance weights of Burda et al. (2016)."""
+        return self.log_px_z + self.log_pz - self.log_qz
+
+    @functools.cached_property
+    def kl(self):
+        """The analytic KL(q(z|x) ‖ p(z)), (batch,)."""
+        return tfd.kl_divergence(self.posterior, self.prior)
+
+
 @keras.saving.register_keras_serializable(package="keras_ae")
 class VariationalAutoencoder(Autoencoder):
     """The VAE logic shared by the MLP (`vae`) and convolutional (`conv_vae`) models.
 
     q(z|x) = N(μ(x), diag σ(x)²) with σ = softplus(raw) (or exp(raw / 2), raw
     the log-variance); p(z) = N(0, I); p(x|z) a `likelihood` whose parameters
-    the decoder outputs. The loss is the negative ELBO (Kingma & Welling
-    2014, eq. 10), summed over pixels and latents and averaged over the batch:
+    the decoder outputs. The loss is the negative of `bound`, summed over
+    pixels and latents and averaged over the batch: by default the negative
+    ELBO (Kingma & Welling 2014, eq. 10)
         loss = E_q[-log p(x|z)] + β_t KL(q(z|x) || p(z)),
     with β_t rising linearly from 0 to β over `kl_warmup_steps`; with
-    `num_samples` k > 1 it is instead the negative IWAE bound (Burda et al.
-    2016, eq. 8). `fit` reports `loss`, `reconstruction`, `kl` and the true
-    `elbo` (β = 1) in nats per example.
+    `num_samples` k > 1 the negative IWAE bound (Burda et al. 2016, eq. 8).
+    `fit` reports `loss`, `reconstruction`, `kl` and the true `elbo` (β = 1)
+    in nats per example.
 
     Args:
         input_shape, latent_dim, seed: see `Autoencoder`.
@@ -82,12 +126,10 @@ class VariationalAutoencoder(Autoencoder):
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
-        layers.check_choice(likelihood=(likelihood, LIKELIHOODS))
-        layers.check_choice(kl_estimator=(kl_estimator, KL_ESTIMATORS))
-        layers.check_choice(scale_activation=(scale_activation, SCALE_ACTIVATIONS))
-        layers.check_non_negative(beta=beta, kl_warmup_steps=kl_warmup_steps)
-        if int(num_samples) != num_samples or num_samples < 1:
-            raise ValueError(f"num_samples must be an int >= 1; got {num_samples!r}.")
+        validation.check_choice(likelihood=(likelihood, LIKELIHOODS))
+        validation.check_choice(kl_estimator=(kl_estimator, KL_ESTIMATORS))
+        validation.check_choice(scale_activation=(scale_activation, SCALE_ACTIVATIONS))
+        validation.check_non_negative(beta=beta, kl_warmup_steps=kl_warmup_steps)
         if decoder_scale != "learned":
             if isinstance(decoder_scale, bool) or not isinstance(decoder_scale, (int, float)) or not decoder_scale > 0:
                 raise ValueError(f'decoder_scale must be "learned" or a number > 0; got {decoder_scale!r}.')
@@ -99,7 +141,7 @@ class VariationalAutoencoder(Autoencoder):
         self.kl_estimator = kl_estimator
         self.beta = float(beta)
         self.kl_warmup_steps = int(kl_warmup_steps)
-        self.num_samples = int(num_samples)
+        self.num_samples = validation.check_positive_int(num_samples=num_samples)
         self.dynamic_binarization = bool(dynamic_binarization)
         self.scale_activation = scale_activation
         if likelihood == "gaussian" and decoder_scale == "learned":
@@ -150,8 +192,7 @@ class VariationalAutoencoder(Autoencoder):
 
         `likelihood_distribution(params).log_prob(x)`; for Bernoulli computed
         as -Σ sigmoid_cross_entropy(x, logits), the same value in one fused op
-        instead of two softplus and two selects (a tenth of the VAE's
-        non-matmul time per step on CPU).
+        instead of two softplus and two selects (benchmarks/README.md).
         """
         if self.likelihood == "bernoulli":
             labels = tf.broadcast_to(tf.cast(x, tf.float32), tf.shape(params))
@@ -178,23 +219,39 @@ class VariationalAutoencoder(Autoencoder):
             return self.likelihood_distribution(params).mean()
         return params
 
-    def _log_weights(self, x, num_samples, training=False):
-        """Per-sample terms for x: z ~ q(z|x) by reparameterization.
+    def output_range(self):
+        return None if self.likelihood == "gaussian" else (0.0, 1.0)
 
-        Returns (log p(x|z), log q(z|x), log p(z)), each (samples, batch), and
-        the analytic KL(q || p), (batch,).
-        """
+    # --------------------------------------------------------------- objective
+    def posterior_draws(self, x, num_samples, training=False):
+        """`num_samples` draws z ~ q(z|x) per example and their log-densities (`PosteriorDraws`)."""
         loc, scale = self.posterior_parameters(x, training=training)
         q = tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
         eps = random_normal(tf.concat([[num_samples], tf.shape(loc)], axis=0), self.seed_generator)
         z = loc + scale * eps  # reparameterization: z = μ + σ ⊙ ε, ε ~ N(0, I)
         log_px_z = self.log_prob_x_given_z(self.decoder_parameters(z, training=training), x)
         prior = self.prior()
-        return log_px_z, q.log_prob(z), prior.log_prob(z), tfd.kl_divergence(q, prior)
+        return PosteriorDraws(q, prior, z, log_px_z, q.log_prob(z), prior.log_prob(z))
 
-    def _binarize(self, x):
-        """A draw of Bernoulli(x) (dynamic binarization)."""
-        return tf.cast(random_uniform(tf.shape(x), self.seed_generator) < x, tf.float32)
+    def reconstruction_term(self, draws):
+        """−E_q log p(x|z), averaged over the draws: (batch,)."""
+        return -tf.reduce_mean(draws.log_px_z, axis=0)
+
+    def regularizer(self, draws):
+        """KL(q(z|x) ‖ p(z)), (batch,): analytic, or the Monte Carlo mean of
+        log q(z|x) − log p(z) over the draws (`kl_estimator`)."""
+        if self.kl_estimator == "analytic":
+            return draws.kl
+        return tf.reduce_mean(draws.log_qz - draws.log_pz, axis=0)
+
+    def bound(self, draws, reconstruction, regularizer):
+        """The objective maximized per example, (batch,): with one draw the
+        ELBO with its regularizer weighted by β_t (Kingma & Welling 2014,
+        eq. 10; Higgins et al. 2017), with k > 1 draws the IWAE bound
+        log (1/k) Σ_i p(x, z_i) / q(z_i|x) (Burda et al. 2016, eq. 8)."""
+        if self.num_samples > 1:
+            return tf.reduce_logsumexp(draws.log_weights, axis=0) - math.log(self.num_samples)
+        return -(reconstruction + self.kl_weight() * regularizer)
 
     def kl_weight(self):
         """β_t = β min(1, step / kl_warmup_steps)."""
@@ -203,26 +260,21 @@ class VariationalAutoencoder(Autoencoder):
         step = tf.cast(self.optimizer.iterations, tf.float32)
         return self.beta * tf.minimum(1.0, step / float(self.kl_warmup_steps))
 
+    def _binarize(self, x):
+        """A draw of Bernoulli(x) (dynamic binarization)."""
+        return tf.cast(random_uniform(tf.shape(x), self.seed_generator) < x, tf.float32)
+
     def loss_terms(self, x, training=False):
         if training and self.dynamic_binarization:
             x = self._binarize(x)
-        log_px_z, log_qz, log_pz, kl_analytic = self._log_weights(x, self.num_samples, training)
-        reconstruction = -tf.reduce_mean(log_px_z, axis=0)  # −E_q log p(x|z), (batch,)
-        if self.kl_estimator == "analytic":
-            kl = kl_analytic
-        else:
-            kl = tf.reduce_mean(log_qz - log_pz, axis=0)
-        if self.num_samples > 1:
-            # IWAE: log (1/k) Σ_i p(x, z_i) / q(z_i|x)
-            bound = tf.reduce_logsumexp(log_px_z + log_pz - log_qz, axis=0) - math.log(self.num_samples)
-            loss = -bound
-        else:
-            loss = reconstruction + self.kl_weight() * kl
+        draws = self.posterior_draws(x, self.num_samples, training)
+        reconstruction = self.reconstruction_term(draws)
+        regularizer = self.regularizer(draws)
         return {
-            "loss": tf.reduce_mean(loss),
+            "loss": -tf.reduce_mean(self.bound(draws, reconstruction, regularizer)),
             "reconstruction": tf.reduce_mean(reconstruction),
-            "kl": tf.reduce_mean(kl),
-            "elbo": -tf.reduce_mean(reconstruction + kl_analytic),
+            "kl": tf.reduce_mean(regularizer),
+            "elbo": -tf.reduce_mean(reconstruction + draws.kl),
         }
 
     # ------------------------------------------------------------ evaluation
@@ -230,8 +282,8 @@ class VariationalAutoencoder(Autoencoder):
         """Per-example ELBO in nats, log p(x|z) at one posterior sample, analytic KL. (N,) numpy."""
         @tf.function
         def per_example_elbo(xb):
-            log_px_z, _, _, kl = self._log_weights(xb, 1)
-            return log_px_z[0] - kl
+            draws = self.posterior_draws(xb, 1)
+            return draws.log_px_z[0] - draws.kl
 
         return np.concatenate([per_example_elbo(tf.cast(xb, tf.float32)).numpy() for xb in _batches(x, batch_size)])
 
@@ -242,16 +294,14 @@ class VariationalAutoencoder(Autoencoder):
         al. 2016). The k samples are drawn `chunk_size` at a time and combined
         with a running logsumexp, so memory is bounded by batch × chunk.
         """
-        if int(num_samples) != num_samples or num_samples < 1:
-            raise ValueError(f"num_samples must be an int >= 1; got {num_samples!r}.")
+        num_samples = validation.check_positive_int(num_samples=num_samples)
         chunks = [chunk_size] * (num_samples // chunk_size)
         if num_samples % chunk_size:
             chunks.append(num_samples % chunk_size)
 
         @tf.function
         def chunk_log_sum(xb, k):
-            log_px_z, log_qz, log_pz, _ = self._log_weights(xb, k)
-            return tf.reduce_logsumexp(log_px_z + log_pz - log_qz, axis=0)
+            return tf.reduce_logsumexp(self.posterior_draws(xb, k).log_weights, axis=0)
 
         results = []
         for xb in _batches(x, batch_size):
@@ -282,6 +332,44 @@ class VariationalAutoencoder(Autoencoder):
         quantiles = tfd.Normal(0.0, 1.0).quantile(tf.linspace(low, high, int(n)))
         z1, z2 = tf.meshgrid(quantiles, quantiles[::-1])
         return self.decode(tf.stack([tf.reshape(z1, [-1]), tf.reshape(z2, [-1])], axis=1))
+
+    # ------------------------------------------------------ what it offers
+    def export_endpoints(self):
+        """The base's endpoints, with `encode` giving q(z|x)'s mean and
+        log-variance, `decode` taking z, and `sample`: eps -> the decoder mean
+        at z = eps ~ N(0, I), drawn by the caller so no random op is exported."""
+        base = {endpoint.name: endpoint for endpoint in super().export_endpoints()}
+        latent = (self.latent_dim,)
+
+        def encode(x):
+            loc, scale = self.posterior_parameters(x)
+            return {"mean": loc, "log_variance": 2.0 * tf.math.log(scale)}
+
+        def decode(z):
+            return {"reconstruction": self.decode(z)}
+
+        def sample(eps):  # the prior is N(0, I): z = eps
+            return {"sample": self.decode(eps)}
+
+        return [
+            base["serving_default"],
+            Endpoint("encode", "x", self.feature_shape, encode),
+            Endpoint("decode", "z", latent, decode, example=base["decode"].example),
+            base["reconstruct"],
+            Endpoint("sample", "eps", latent, sample, example=standard_normal_example(self.latent_dim),
+                     same_as="decode", renames=(("z", "eps"), ("reconstruction", "sample"))),
+        ]
+
+    def summary_images(self, examples):
+        """The base's pictures, prior samples and, with a 2-D latent, the manifold."""
+        pictures = super().summary_images(examples)
+        shape = images.display_shape(self.feature_shape)
+        samples = keras.ops.convert_to_numpy(self.sample(16, seed=0))
+        pictures["prior_samples"] = images.tile(samples.reshape((-1, *shape)), columns=8)
+        if self.latent_dim == 2:
+            grid = keras.ops.convert_to_numpy(self.latent_grid(10))
+            pictures["latent_manifold"] = images.tile(grid.reshape((-1, *shape)), columns=10)
+        return pictures
 
     def get_config(self):
         return {
@@ -319,7 +407,7 @@ class MLPVariationalAutoencoder(VariationalAutoencoder):
 
     def __init__(self, input_shape, latent_dim, hidden_units=(500,), activation="tanh", **kwargs):
         super().__init__(input_shape, latent_dim, **kwargs)
-        self.hidden_units = layers.check_hidden_units(hidden_units)
+        self.hidden_units = validation.check_hidden_units(hidden_units)
         self.activation = activation
         # x -> hidden -> [μ, raw σ] (2 * latent_dim)
         self.encoder = layers.dense_encoder(
@@ -343,15 +431,17 @@ class ConvVariationalAutoencoder(VariationalAutoencoder):
         Other arguments: see `VariationalAutoencoder`.
     """
 
+    faster_under_xla_on_cpu = False  # oneDNN's CPU convolutions beat XLA's (benchmarks/README.md)
+
     def __init__(self, input_shape, latent_dim, filters=(32, 64), kernel_size=3, activation="relu", **kwargs):
         super().__init__(input_shape, latent_dim, **kwargs)
-        self.filters = layers.check_conv_filters(self.feature_shape, filters, "conv_vae")
+        self.filters = validation.check_conv_filters(self.feature_shape, filters, "conv_vae")
         self.kernel_size = int(kernel_size)
         self.activation = activation
-        self.encoder = conv_encoder(
+        self.encoder = layers.conv_encoder(
             self.feature_shape, self.filters, self.kernel_size, activation, 2 * self.latent_dim, None, "encoder"
         )
-        self.decoder = conv_decoder(
+        self.decoder = layers.conv_decoder(
             self.latent_dim, self.filters, self.kernel_size, activation, self.feature_shape, "decoder"
         )
 
