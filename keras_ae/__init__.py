@@ -8,7 +8,6 @@
 
 from keras_ae import models  # noqa: F401  (registers the zoo)
 from keras_ae.base import Autoencoder, ReconstructingAutoencoder
-from keras_ae.pretraining import pretrain_layerwise
 from keras_ae.registry import available_models, get_model
 
-__all__ = ["Autoencoder", "ReconstructingAutoencoder", "available_models", "get_model", "pretrain_layerwise"]
+__all__ = ["Autoencoder", "ReconstructingAutoencoder", "available_models", "get_model"]

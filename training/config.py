@@ -1,11 +1,16 @@
-"""The run configuration: defaults, then a config file (JSON or YAML), then flags.
+"""The run configuration, described once in `OPTIONS`: the flags, their help,
+the checks and the keys of `config.json` all come from that description.
 
+Values come from the defaults, then a config file (JSON or YAML), then flags.
 The resolved configuration is a flat dict of plain values; `train.py` writes
 it to `DIR/config.json`, which `--config` reads back to reproduce the run.
 """
 
+import argparse
+import dataclasses
 import json
 import os
+from collections.abc import Callable, Sequence
 
 import yaml
 
@@ -14,32 +19,145 @@ from keras_ae.registry import available_models
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
 
-DEFAULTS = {
-    "model": "autoencoder",
-    "latent_dim": 16,
-    "model_options": {},  # keyword arguments of the model's constructor
-    "dataset": "digits",
-    "data_dir": None,
-    "dataset_options": {},  # data-set specific keyword arguments of keras_ae.data.load
-    "scale": "unit",
-    "binarize": None,
-    "epochs": 40,
-    "batch_size": 64,  # global: split across replicas and workers
-    "optimizer": "adam",  # a Keras optimizer name
-    "learning_rate": 3e-3,
-    "shuffle": True,
-    "seed": None,  # an int makes CPU runs bit-identical
-    "out": None,  # None: runs/<model>-<dataset>
-    "strategy": "auto",
-    "virtual_cpus": None,
-    "jit_compile": "auto",  # the model's default: XLA where it is faster (keras_ae.Autoencoder.compile)
-    "mixed_precision": False,
-    "steps_per_execution": None,  # the model's default: 32 on one device, 1 under tf.distribute
-    "backup_every": 100,  # steps between BackupAndRestore checkpoints
-    "image_every": 5,  # epochs between TensorBoard images and histograms; 0: never
-    "export": True,
-    "verbose": 1,
-}
+_NOUNS = {int: "an int", float: "a number", str: "a string", bool: "true or false",
+          dict: "a mapping of keyword arguments"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One option of a run: its key, type, default, valid values and help.
+
+    Args:
+        name: the key in the configuration. The flag is `--name-with-dashes`;
+            a dict option takes `KEY=VALUE` pairs from a repeatable flag named
+            in the singular (`model_options`: `--model-option`).
+        type: int, float (ints pass too), str, bool (a `--flag/--no-flag`
+            pair) or dict.
+        default: the value when neither a config file nor a flag gives one.
+            A default outside `type` (None, "auto") is a valid value itself.
+        help: what the option does; the help text adds the default.
+        choices: the valid values, or a function that lists them when they
+            come from a registry.
+        minimum: the smallest valid number, refused itself when `exclusive`.
+        noun: what errors call an unknown choice ("Unknown model 'x'. Known
+            models: ..."); without it they say "NAME must be one of ...".
+        default_means: what the default stands for, shown in the help.
+    """
+
+    name: str
+    type: type
+    default: object
+    help: str
+    choices: Sequence | Callable[[], Sequence] | None = None
+    minimum: float | None = None
+    exclusive: bool = False
+    noun: str | None = None
+    default_means: str | None = None
+
+    @property
+    def flag(self):
+        flag = "--" + self.name.replace("_", "-")
+        return flag.removesuffix("s") if self.type is dict else flag
+
+    def allowed(self):
+        """The valid values, or None where every value of the type (from `minimum` on) is."""
+        return tuple(self.choices()) if callable(self.choices) else self.choices
+
+    def help_text(self):
+        shown = _show(self.default) + (f": {self.default_means}" if self.default_means else "")
+        return f"{self.help} (default {shown})"
+
+    def check(self, value):
+        """Raises a one-line ValueError naming the option unless `value` is valid."""
+        if not _is(self.default, self.type) and type(value) is type(self.default) and value == self.default:
+            return
+        choices = self.allowed()
+        if choices is not None:
+            if _is(value, self.type) and value in choices:
+                return
+            known = ", ".join(map(_show, choices))
+            if self.noun:
+                raise ValueError(f"Unknown {self.noun} {value!r}. Known {self.noun}s: {known}.")
+            raise ValueError(f"{self.name} must be one of {known}; got {value!r}.")
+        if _is(value, self.type) and (
+            self.minimum is None or (value > self.minimum if self.exclusive else value >= self.minimum)
+        ):
+            return
+        expected = _NOUNS[self.type]
+        if self.minimum is not None:
+            expected += f" {'>' if self.exclusive else '>='} {self.minimum}"
+        if not _is(self.default, self.type):
+            expected += f" or {'null' if self.default is None else self.default}"  # as config files spell None
+        raise ValueError(f"{self.name} must be {expected}; got {value!r}.")
+
+
+def _is(value, kind):
+    """isinstance, except that a bool is no number and an int is a float."""
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def _show(value):
+    """A value as the help and errors spell it."""
+    if value is None or value == {}:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+OPTIONS = (
+    Option("model", str, "autoencoder", "a registry key", choices=available_models, noun="model"),
+    Option("latent_dim", int, 16, "size of the code", minimum=1),
+    Option("model_options", dict, {},
+           "a model constructor argument, value read as YAML (e.g. hidden_units=[64,32]); repeatable"),
+    Option("dataset", str, "digits", "the data set", choices=data.available_datasets, noun="data set"),
+    Option("data_dir", str, None, "a folder of <dataset>.npz files", default_means="the data set is downloaded"),
+    Option("dataset_options", dict, {}, "a keras_ae.data.load argument, e.g. patch_size=12 for patches; repeatable"),
+    Option("scale", str, "unit", "how pixel values are scaled", choices=data.SCALES),
+    Option("binarize", str, None, "binarize the pixels once, or anew at every step", choices=data.BINARIZATIONS),
+    Option("epochs", int, 40, "epochs to train", minimum=1),
+    Option("batch_size", int, 64, "the global batch size, split across replicas and workers", minimum=1),
+    Option("optimizer", str, "adam", "a Keras optimizer name, e.g. adam, sgd, rmsprop"),
+    Option("learning_rate", float, 3e-3, "the optimizer's learning rate", minimum=0, exclusive=True),
+    Option("shuffle", bool, True, "reshuffle every epoch"),
+    Option("seed", int, None, "seeds everything and, without --jit-compile, turns on op determinism: "
+           "CPU runs are bit-identical", minimum=0),
+    Option("out", str, None, "the run's folder", default_means="runs/<model>-<dataset>"),
+    Option("strategy", str, "auto", "the tf.distribute strategy", choices=STRATEGIES),
+    Option("virtual_cpus", int, None, "split the CPU into N logical devices", minimum=1),
+    Option("jit_compile", bool, "auto", "XLA on or off",
+           default_means="on where the model is faster with it, off with --seed"),
+    Option("mixed_precision", bool, False, "mixed_float16"),
+    Option("steps_per_execution", int, None, "training steps per call of the compiled function", minimum=1,
+           default_means="32 on one device, 1 distributed"),
+    Option("backup_every", int, 100, "steps between backups for resuming", minimum=1),
+    Option("image_every", int, 5, "epochs between TensorBoard images and histograms, 0 for none", minimum=0),
+    Option("export", bool, True, "export the model at the end"),
+    Option("verbose", int, 1, "0 silent, 1 progress bar, 2 one line per epoch", choices=(0, 1, 2)),
+)
+
+
+def defaults():
+    """{name: default} of every option, in the order of `OPTIONS` (and of config.json)."""
+    return {option.name: option.default for option in OPTIONS}
+
+
+def add_flags(parser):
+    """Adds a flag for every option to an argparse parser; the flags not given
+    stay out of the parsed namespace, so that they do not override a config file."""
+    for option in OPTIONS:
+        kwargs = dict(dest=option.name, default=argparse.SUPPRESS, help=option.help_text())
+        if option.type is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif option.type is dict:
+            kwargs.update(action="append", metavar="KEY=VALUE")
+        else:
+            kwargs["type"] = option.type
+            if option.choices is not None:
+                kwargs["metavar"] = "{" + ",".join(map(_show, option.allowed())) + "}"
+        parser.add_argument(option.flag, **kwargs)
 
 
 def read_file(path):
@@ -51,14 +169,13 @@ def read_file(path):
         raise ValueError(f"Cannot read the config file {path}: {error.strerror}.") from None
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         reason = str(error).replace("\n", " ")
-        raise ValueError(f"The config file {path} is not valid {'JSON' if str(path).endswith('.json') else 'YAML'}: {reason}") from None
+        language = "JSON" if str(path).endswith(".json") else "YAML"
+        raise ValueError(f"The config file {path} is not valid {language}: {reason}") from None
     if options is None:
         return {}
     if not isinstance(options, dict):
         raise ValueError(f"The config file {path} must hold a mapping of options; got {type(options).__name__}.")
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"Unknown option(s) {', '.join(unknown)} in {path}. Known options: {', '.join(DEFAULTS)}.")
+    _refuse_unknown(options, f" in {path}")
     return options
 
 
@@ -77,55 +194,38 @@ def parse_pairs(pairs, flag):
     return options
 
 
-def resolve(flags, config_file=None, model_options=(), dataset_options=()):
+def resolve(flags, config_file=None, pairs=None):
     """Defaults, overridden by the config file, overridden by the flags given.
 
     Args:
         flags: {option: value} of the flags given on the command line.
         config_file: a JSON or YAML file of options, e.g. a run's config.json.
-        model_options, dataset_options: "key=value" strings, added to the
-            `model_options` and `dataset_options` mappings.
+        pairs: {dict option: ["key=value", ...]} of its repeatable flag, added
+            to that option's mapping.
     """
-    config = {**DEFAULTS, **(read_file(config_file) if config_file else {}), **flags}
-    config["model_options"] = {**(config["model_options"] or {}), **parse_pairs(model_options, "--model-option")}
-    config["dataset_options"] = {**(config["dataset_options"] or {}), **parse_pairs(dataset_options, "--dataset-option")}
-    if config["binarize"] == "none":  # as on the command line
-        config["binarize"] = None
+    config = {**defaults(), **(read_file(config_file) if config_file else {}), **flags}
+    for option in OPTIONS:
+        value = config[option.name]
+        if option.type is dict and (value is None or isinstance(value, dict)):
+            config[option.name] = {**(value or {}), **parse_pairs((pairs or {}).get(option.name, ()), option.flag)}
+        elif value == "none" and None in (option.allowed() or ()):  # as on the command line
+            config[option.name] = None
     if config["out"] is None:
         config["out"] = os.path.join("runs", f"{config['model']}-{config['dataset']}")
     return config
 
 
-def _is_int(value, minimum):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
 def check(config):
-    """Raises a one-line ValueError for the first invalid option."""
-    if config["model"] not in available_models():
-        raise ValueError(f"Unknown model {config['model']!r}. Known models: {', '.join(available_models())}.")
-    if config["dataset"] not in data.available_datasets():
-        raise ValueError(
-            f"Unknown data set {config['dataset']!r}. Known data sets: {', '.join(data.available_datasets())}."
-        )
-    for name, minimum in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1), ("backup_every", 1), ("image_every", 0)):
-        if not _is_int(config[name], minimum):
-            raise ValueError(f"{name} must be an int >= {minimum}; got {config[name]!r}.")
-    for name, minimum in (("seed", 0), ("virtual_cpus", 1), ("steps_per_execution", 1)):
-        if config[name] is not None and not _is_int(config[name], minimum):
-            raise ValueError(f"{name} must be an int >= {minimum} or null; got {config[name]!r}.")
-    rate = config["learning_rate"]
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-        raise ValueError(f"learning_rate must be a number > 0; got {rate!r}.")
-    for name, choices in (("strategy", STRATEGIES), ("scale", data.SCALES), ("binarize", data.BINARIZATIONS),
-                          ("verbose", (0, 1, 2))):
-        if config[name] not in choices:
-            raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {config[name]!r}.")
-    for name in ("shuffle", "jit_compile", "mixed_precision", "export"):
-        if not isinstance(config[name], bool) and not (name == "jit_compile" and config[name] == "auto"):
-            raise ValueError(f"{name} must be true or false{' or auto' if name == 'jit_compile' else ''}; got {config[name]!r}.")
-    for name in ("model_options", "dataset_options"):
-        if not isinstance(config[name], dict):
-            raise ValueError(f"{name} must be a mapping of keyword arguments; got {config[name]!r}.")
+    """Raises a one-line ValueError for the first unknown or invalid option."""
+    _refuse_unknown(config)
+    for option in OPTIONS:
+        option.check(config[option.name])
     if "latent_dim" in config["model_options"] or "input_shape" in config["model_options"]:
         raise ValueError("Give latent_dim as its own option; input_shape comes from the data set.")
+
+
+def _refuse_unknown(options, where=""):
+    names = [option.name for option in OPTIONS]
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise ValueError(f"Unknown option(s) {', '.join(unknown)}{where}. Known options: {', '.join(names)}.")

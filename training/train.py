@@ -32,46 +32,14 @@ from training import config as run_config  # noqa: E402
 
 
 def build_parser():
-    defaults = run_config.DEFAULTS
+    """The command line: `--config` and one flag per option of `training.config.OPTIONS`."""
     parser = argparse.ArgumentParser(
         prog="python -m training.train",
         description="Trains a keras-ae model. Options default to a config file's values, then to built-in defaults.",
         argument_default=argparse.SUPPRESS,
     )
-    add = parser.add_argument
-    add("--config", help="a JSON or YAML file of options, e.g. a run's config.json")
-    add("--model", help=f"a registry key (default {defaults['model']})")
-    add("--dataset", help=f"one of {', '.join(data.available_datasets())} (default {defaults['dataset']})")
-    add("--data-dir", dest="data_dir", help="a folder of <dataset>.npz files; without it data sets are downloaded")
-    add("--latent-dim", dest="latent_dim", type=int, help=f"size of the code (default {defaults['latent_dim']})")
-    add("--model-option", dest="model_option", action="append", default=[], metavar="KEY=VALUE",
-        help="a model constructor argument, value read as YAML (e.g. hidden_units=[64,32]); repeatable")
-    add("--dataset-option", dest="dataset_option", action="append", default=[], metavar="KEY=VALUE",
-        help="a data-set option, e.g. patch_size=12 for patches; repeatable")
-    add("--scale", help=f"{' | '.join(data.SCALES)} (default {defaults['scale']})")
-    add("--binarize", help="none | static | dynamic (default none)")
-    add("--epochs", type=int, help=f"default {defaults['epochs']}")
-    add("--batch-size", dest="batch_size", type=int, help=f"the global batch size (default {defaults['batch_size']})")
-    add("--optimizer", help=f"a Keras optimizer name, e.g. adam, sgd, rmsprop (default {defaults['optimizer']})")
-    add("--learning-rate", dest="learning_rate", type=float, help=f"default {defaults['learning_rate']}")
-    add("--shuffle", action=argparse.BooleanOptionalAction, help="reshuffle every epoch (default on)")
-    add("--seed", type=int,
-        help="seeds everything and, without --jit-compile, turns on op determinism: CPU runs are bit-identical")
-    add("--out", help="the run's folder (default runs/<model>-<dataset>)")
-    add("--strategy", help=f"{' | '.join(run_config.STRATEGIES)} (default auto)")
-    add("--virtual-cpus", dest="virtual_cpus", type=int, help="split the CPU into N logical devices")
-    add("--jit-compile", dest="jit_compile", action=argparse.BooleanOptionalAction,
-        help="XLA on or off (default auto: on where the model is faster with it, off with --seed)")
-    add("--mixed-precision", dest="mixed_precision", action=argparse.BooleanOptionalAction,
-        help="mixed_float16 (default off)")
-    add("--steps-per-execution", dest="steps_per_execution", type=int,
-        help="training steps per call of the compiled function (default 32 on one device, 1 distributed)")
-    add("--backup-every", dest="backup_every", type=int,
-        help=f"steps between backups for resuming (default {defaults['backup_every']})")
-    add("--image-every", dest="image_every", type=int,
-        help=f"epochs between TensorBoard images and histograms, 0 for none (default {defaults['image_every']})")
-    add("--export", action=argparse.BooleanOptionalAction, help="export the model at the end (default on)")
-    add("--verbose", type=int, help="0 silent, 1 progress bar, 2 one line per epoch (default 1)")
+    parser.add_argument("--config", help="a JSON or YAML file of options, e.g. a run's config.json")
+    run_config.add_flags(parser)
     return parser
 
 
@@ -216,13 +184,8 @@ def _report_resume(backup, epochs):
 
 
 def _export(model, out, x_train):
-    try:
-        from export.export import export_model
-    except ModuleNotFoundError as error:
-        if error.name not in ("export", "export.export"):
-            raise
-        print("Skipping the export: the export package is not there yet.")
-        return
+    from export.export import export_model  # imported when needed: tests stand a fake module in for it
+
     export_model(model, out_dir=os.path.join(out, "export"), tflite="float32", representative_data=x_train[:100])
 
 
@@ -240,8 +203,9 @@ def parse_config(argv, parser=None):
     """The resolved configuration of a command line (flags over config file over defaults)."""
     flags = vars((parser or build_parser()).parse_args(argv))
     config_file = flags.pop("config", None)
-    model_options, dataset_options = flags.pop("model_option"), flags.pop("dataset_option")
-    return run_config.resolve(flags, config_file, model_options, dataset_options)
+    dicts = [option.name for option in run_config.OPTIONS if option.type is dict and option.name in flags]
+    pairs = {name: flags.pop(name) for name in dicts}  # the KEY=VALUE strings of --model-option and the like
+    return run_config.resolve(flags, config_file, pairs)
 
 
 def main(argv=None):
