@@ -1,8 +1,10 @@
 """What both workers share: the data, the worker protocol, and the FLOP count of an op."""
 
+import contextlib
 import json
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -25,6 +27,26 @@ def make_data(n, input_shape, seed=0, path=None):
 def round_samples(samples, batch, low=2, high=600):
     """A number of examples: a whole number of batches, `low` to `high` of them."""
     return int(min(max(round(samples / batch), low), high)) * batch
+
+
+def runner_commands(runners, run_context=lambda method: contextlib.nullcontext()):
+    """The worker's `prepare` and `run` commands over {(workload, method): runner}.
+
+    `run` times one epoch of a runner and adds the process's CPU seconds in it
+    (user + system); `run_context(method)` wraps it (PyTorch's no_grad for a roofline).
+    """
+
+    def prepare(workload, method, samples):
+        runners[(workload, method)].prepare(samples)
+
+    def run(workload, method):
+        cpu = time.process_time()
+        with run_context(method):
+            result = runners[(workload, method)].run()
+        result["cpu_s"] = time.process_time() - cpu
+        return result
+
+    return {"prepare": prepare, "run": run}
 
 
 def serve(handlers):

@@ -394,22 +394,6 @@ def setup(workload, method, warm_samples, data_path=None, compile_kwargs=None):
     return {"first_s": first, "second_s": second, "describe": runner.describe()}
 
 
-def prepare(workload, method, samples):
-    RUNNERS[(workload, method)].prepare(samples)
-
-
-def run(workload, method):
-    """One timed epoch; also the process's CPU seconds in it (user + system)."""
-    cpu = time.process_time()
-    result = _run(workload, method)
-    result["cpu_s"] = time.process_time() - cpu
-    return result
-
-
-def _run(workload, method):
-    return RUNNERS[(workload, method)].run()
-
-
 def describe():
     return {
         "tensorflow": tf.__version__,
@@ -430,5 +414,5 @@ def set_threads(intra, inter):
 
 
 if __name__ == "__main__":
-    _common.serve({"setup": setup, "prepare": prepare, "run": run, "describe": describe, "threads": set_threads,
+    _common.serve({"setup": setup, **_common.runner_commands(RUNNERS), "describe": describe, "threads": set_threads,
                    "export": export})

@@ -7,6 +7,7 @@ Runners:
                     run back to back with torch.matmul (pure-matmul workloads).
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -192,31 +193,6 @@ def setup(workload, method, warm_samples, data_path=None, gemms=None):
     return {"first_s": first, "second_s": second, "describe": {}}
 
 
-def prepare(workload, method, samples):
-    RUNNERS[(workload, method)].prepare(samples)
-
-
-def run(workload, method):
-    """One timed epoch; also the process's CPU seconds in it (user + system)."""
-    cpu = time.process_time()
-    result = _run(workload, method)
-    result["cpu_s"] = time.process_time() - cpu
-    return result
-
-
-def _run(workload, method):
-    with torch.no_grad() if method == "torch_roofline" else _null():
-        return RUNNERS[(workload, method)].run()
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def set_threads(intra, inter):
     if intra:
         torch.set_num_threads(intra)
@@ -233,4 +209,7 @@ def describe():
 
 
 if __name__ == "__main__":
-    _common.serve({"setup": setup, "prepare": prepare, "run": run, "describe": describe, "threads": set_threads})
+    commands = _common.runner_commands(
+        RUNNERS, lambda method: torch.no_grad() if method == "torch_roofline" else contextlib.nullcontext()
+    )
+    _common.serve({"setup": setup, **commands, "describe": describe, "threads": set_threads})

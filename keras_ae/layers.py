@@ -106,3 +106,12 @@ def conv_decoder(latent_dim, filters, kernel_size, activation, output_shape, nam
     if crop_h or crop_w:
         stack.append(keras.layers.Cropping2D(((0, crop_h), (0, crop_w))))
     return keras.Sequential(stack, name=name)
+
+
+def conv_networks(feature_shape, filters, kernel_size, activation, latent_dim, code_size, code_activation=None):
+    """(encoder, decoder) of a convolutional autoencoder: x -> `code_size`
+    outputs (the code, or a posterior's parameters), and z (latent_dim) -> the
+    reconstruction's pre-activation, mirroring the encoder."""
+    encoder = conv_encoder(feature_shape, filters, kernel_size, activation, code_size, code_activation, "encoder")
+    decoder = conv_decoder(latent_dim, filters, kernel_size, activation, feature_shape, "decoder")
+    return encoder, decoder

@@ -34,12 +34,9 @@ class ConvAutoencoder(ReconstructingAutoencoder):
         self.kernel_size = int(kernel_size)
         self.activation = activation
         self.code_activation = code_activation
-        self.encoder = layers.conv_encoder(
-            self.feature_shape, self.filters, self.kernel_size, activation,
-            self.latent_dim, code_activation, "encoder",
-        )
-        self.decoder = layers.conv_decoder(
-            self.latent_dim, self.filters, self.kernel_size, activation, self.feature_shape, "decoder"
+        self.encoder, self.decoder = layers.conv_networks(
+            self.feature_shape, self.filters, self.kernel_size, activation, self.latent_dim, self.latent_dim,
+            code_activation,
         )
 
     def get_config(self):

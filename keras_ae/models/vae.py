@@ -438,11 +438,9 @@ class ConvVariationalAutoencoder(VariationalAutoencoder):
         self.filters = validation.check_conv_filters(self.feature_shape, filters, "conv_vae")
         self.kernel_size = int(kernel_size)
         self.activation = activation
-        self.encoder = layers.conv_encoder(
-            self.feature_shape, self.filters, self.kernel_size, activation, 2 * self.latent_dim, None, "encoder"
-        )
-        self.decoder = layers.conv_decoder(
-            self.latent_dim, self.filters, self.kernel_size, activation, self.feature_shape, "decoder"
+        # x -> [μ, raw σ] (2 * latent_dim); z -> likelihood parameters, one per pixel
+        self.encoder, self.decoder = layers.conv_networks(
+            self.feature_shape, self.filters, self.kernel_size, activation, self.latent_dim, 2 * self.latent_dim
         )
 
     def get_config(self):
