@@ -29,6 +29,37 @@ def round_samples(samples, batch, low=2, high=600):
     return int(min(max(round(samples / batch), low), high)) * batch
 
 
+class RepeatedOps:
+    """The timing of a roofline runner: `once()` runs the step's matmuls or
+    convolutions once, `flops` counts them; `run` repeats them for about as
+    many examples as `prepare` asked, in batches of `batch`."""
+
+    batch = 100
+    reps = 10
+
+    def once(self):
+        raise NotImplementedError
+
+    def wait(self, outputs):
+        """Blocks until `outputs` are computed (a no-op where ops are synchronous)."""
+
+    def warm(self, n):
+        start = time.perf_counter()
+        self.wait(self.once())
+        return time.perf_counter() - start
+
+    def prepare(self, n):
+        self.reps = max(1, n // self.batch)
+
+    def run(self):
+        start = time.perf_counter()
+        for _ in range(self.reps):
+            outputs = self.once()
+        self.wait(outputs)
+        seconds = (time.perf_counter() - start) / self.reps
+        return {"sps": self.batch / seconds, "gflops": self.flops / seconds / 1e9, "samples": self.batch * self.reps}
+
+
 def runner_commands(runners, run_context=lambda method: contextlib.nullcontext()):
     """The worker's `prepare` and `run` commands over {(workload, method): runner}.
 

@@ -232,7 +232,7 @@ def linear_algebra_ops(graph):
     return ops
 
 
-class RooflineRunner:
+class RooflineRunner(_common.RepeatedOps):
     """The step's matmul and convolution ops alone, same shapes and attributes,
     on random inputs, in one graph: the linear algebra's floor of a step."""
 
@@ -279,7 +279,7 @@ class RooflineRunner:
             return outs
 
         self.run_all = run_all
-        self.reps = 10
+        self.batch = BATCH
 
     def _gemms(self):
         """(m, k, n, batch) of each matmul, for the PyTorch roofline; None if convolutions."""
@@ -294,21 +294,11 @@ class RooflineRunner:
             gemms.append((out[-2], k, out[-1], int(np.prod(out[:-2]))))
         return gemms
 
-    def warm(self, n):
-        start = time.perf_counter()
-        self.run_all(*self.inputs)
-        return time.perf_counter() - start
+    def once(self):
+        return self.run_all(*self.inputs)
 
-    def prepare(self, n):
-        self.reps = max(1, n // BATCH)
-
-    def run(self):
-        start = time.perf_counter()
-        for _ in range(self.reps):
-            outs = self.run_all(*self.inputs)
-        outs[-1].numpy()
-        seconds = (time.perf_counter() - start) / self.reps
-        return {"sps": BATCH / seconds, "gflops": self.flops / seconds / 1e9, "samples": BATCH * self.reps}
+    def wait(self, outputs):
+        outputs[-1].numpy()
 
     def describe(self):
         return {"ops": [op.type for op in self.ops], "mflop_per_step": self.flops / 1e6, "gemms": self.gemms}

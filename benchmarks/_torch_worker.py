@@ -154,7 +154,7 @@ class TorchRunner:
         return {"sps": len(self.x) / (time.perf_counter() - start), "samples": len(self.x)}
 
 
-class MatmulRooflineRunner:
+class MatmulRooflineRunner(_common.RepeatedOps):
     def __init__(self, gemms):
         gen = torch.Generator().manual_seed(0)
         self.pairs = [
@@ -162,25 +162,10 @@ class MatmulRooflineRunner:
             for m, k, n, b in gemms
         ]
         self.flops = sum(2 * m * k * n * b for m, k, n, b in gemms)
-        self.reps = 10
+        self.batch = BATCH
 
-    def _once(self):
+    def once(self):
         return [torch.matmul(a, b) for a, b in self.pairs]
-
-    def warm(self, n):
-        start = time.perf_counter()
-        self._once()
-        return time.perf_counter() - start
-
-    def prepare(self, n):
-        self.reps = max(1, n // BATCH)
-
-    def run(self):
-        start = time.perf_counter()
-        for _ in range(self.reps):
-            self._once()
-        seconds = (time.perf_counter() - start) / self.reps
-        return {"sps": BATCH / seconds, "gflops": self.flops / seconds / 1e9, "samples": BATCH * self.reps}
 
 
 def setup(workload, method, warm_samples, data_path=None, gemms=None):

@@ -60,6 +60,20 @@ def mnist_binarized_once(data_dir, splits):
     return binarized
 
 
+def timed_fit(model, x_train, config, validation_data=None):
+    """`model.fit` for `config.epochs` epochs of `config.batch_size`, shuffled, silent; (history, seconds)."""
+    start = time.time()
+    history = model.fit(
+        x_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        verbose=0,
+        validation_data=validation_data,
+    )
+    return history, time.time() - start
+
+
 def first_dense_kernel(network):
     """The kernel (inputs, units) of the first Dense layer of `network`."""
     return next(layer for layer in network.layers if isinstance(layer, keras.layers.Dense)).kernel.numpy()

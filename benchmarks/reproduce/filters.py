@@ -10,7 +10,7 @@ import scipy.optimize
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from benchmarks.reproduce.common import first_dense_kernel, run_record, save_figure, set_seed, write_json
+from benchmarks.reproduce.common import first_dense_kernel, run_record, save_figure, set_seed, timed_fit, write_json
 from keras_ae import data, get_model
 from keras_ae.images import tile
 
@@ -117,16 +117,7 @@ def vincent(config, out):
             **options,
         )
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-        start = time.time()
-        history = model.fit(
-            x["train"],
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            shuffle=True,
-            verbose=0,
-            validation_data=x["validation"],
-        )
-        seconds = time.time() - start
+        history, seconds = timed_fit(model, x["train"], config, x["validation"])
         panels[label] = model.encoder.layers[-1].kernel.numpy().T.reshape(-1, 12, 12)
         results.append(
             {

@@ -68,6 +68,12 @@ def image_figure(image, title, out, name, dpi, figsize, **imshow):
     return save_figure(fig, out, name, dpi=dpi)
 
 
+def manifold_figure(model, n, image_shape, title, out, name, figsize):
+    """The decoder means over an n×n grid of the 2-D latent space, one figure (K&W 2014, fig. 4)."""
+    grid = np.clip(model.latent_grid(n).numpy().reshape(-1, *image_shape), 0, 1)
+    return image_figure(tile(grid, n, pad=0), title, out, name, dpi=110, figsize=figsize, vmin=0, vmax=1)
+
+
 def run(args):
     config = configure(args)
     t0 = time.time()
@@ -105,16 +111,9 @@ def run(args):
         )
         samples[d] = model.sample(config.samples, seed=config.seed).numpy().reshape(-1, 28, 28)
         if d == 2:
-            grid = model.latent_grid(20).numpy().reshape(-1, 28, 28)
             figures.append(
-                image_figure(
-                    tile(grid, 20, pad=0),
-                    "MNIST, 2-D latent manifold (K&W 2014, fig. 4b)",
-                    args.out,
-                    "manifold_mnist",
-                    dpi=110,
-                    figsize=(5, 5),
-                )
+                manifold_figure(model, 20, (28, 28), "MNIST, 2-D latent manifold (K&W 2014, fig. 4b)", args.out,
+                                "manifold_mnist", figsize=(5, 5))
             )
     fig = Figure(figsize=(3 * len(samples), 3.4))
     for ax, (d, images) in zip(fig.subplots(1, len(samples), squeeze=False)[0], samples.items(), strict=True):
@@ -149,18 +148,9 @@ def run(args):
         f"[0, 1], Adam {config.learning_rate:g}, batch {config.batch_size}, {config.frey_epochs} epochs on the "
         f"{len(frey)} training frames (keras_ae.data's fixed 80/10/10 split)"
     )
-    grid = np.clip(model.latent_grid(12).numpy().reshape(-1, 28, 20), 0, 1)
     figures.append(
-        image_figure(
-            tile(grid, 12, pad=0),
-            "Frey Face, 2-D latent manifold (K&W 2014, fig. 4a)",
-            args.out,
-            "manifold_frey",
-            dpi=110,
-            figsize=(4.2, 5.5),
-            vmin=0,
-            vmax=1,
-        )
+        manifold_figure(model, 12, (28, 20), "Frey Face, 2-D latent manifold (K&W 2014, fig. 4a)", args.out,
+                        "manifold_frey", figsize=(4.2, 5.5))
     )
     results.update(figures=figures, wall_seconds=round(time.time() - t0, 1), **run_record())
     write_json(args.out, "manifold", results)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmarks.reproduce.common import mnist, mnist_labels, run_record, save_figure, set_seed, write_json
+from benchmarks.reproduce.common import mnist, mnist_labels, run_record, save_figure, set_seed, timed_fit, write_json
 from keras_ae import get_model
 from keras_ae.images import tile
 
@@ -161,16 +161,8 @@ def train_autoencoder(name, options, x, config):
         steps = config.epochs * math.ceil(len(x["train"]) / config.batch_size)
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    start = time.time()
-    history = model.fit(
-        x["train"],
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
-        verbose=0,
-        validation_data=x["validation"],
-    )
-    return model, history, time.time() - start
+    history, seconds = timed_fit(model, x["train"], config, x["validation"])
+    return model, history, seconds
 
 
 def encode(model, x, batch_size=5000):

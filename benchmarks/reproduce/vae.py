@@ -285,22 +285,13 @@ def curves_figure(out):
         validation = [(r["epoch"], -r["val_elbo"]) for r in curve if "val_elbo" in r]
         if validation:
             ax.plot(*zip(*validation, strict=True), "o", ms=3, color=line.get_color(), label=f"{label}: valid −ELBO")
+        levels = []
         if "test_nll" in result:
-            ax.axhline(
-                result["test_nll"],
-                color=line.get_color(),
-                ls="--",
-                lw=0.8,
-                label=f"{label}: test NLL (k={result['nll_samples']}) {result['test_nll']:.2f}",
-            )
+            levels.append((result["test_nll"], "--", f"test NLL (k={result['nll_samples']}) {result['test_nll']:.2f}"))
         if result.get("published_nll"):
-            ax.axhline(
-                result["published_nll"],
-                color=line.get_color(),
-                ls=":",
-                lw=0.8,
-                label=f"{label}: published {result['published_nll']}",
-            )
+            levels.append((result["published_nll"], ":", f"published {result['published_nll']}"))
+        for value, style, text in levels:
+            ax.axhline(value, color=line.get_color(), ls=style, lw=0.8, label=f"{label}: {text}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats")
     ax.set_ylim(80, 130)
