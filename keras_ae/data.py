@@ -304,9 +304,9 @@ def load(name, split="train", data_dir=None, scale="unit", binarize=None, thresh
     return x.astype(np.float32)
 
 
-def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=False):
-    """The input pipeline: cache, shuffle, batch (the global batch size under
-    a `tf.distribute` strategy), optionally binarize, prefetch.
+def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=False, epoch=None):
+    """The input pipeline: shuffle, batch (the global batch size under a
+    `tf.distribute` strategy), optionally binarize, prefetch.
 
     Args:
         x: the examples, e.g. from `load`.
@@ -316,6 +316,13 @@ def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=F
         dynamic_binarization: draw each batch as Bernoulli samples of its
             intensities, fresh at every step and every epoch (the "dynamic"
             binarized MNIST of Salakhutdinov & Murray 2008).
+        epoch: None, for TF's stateful shuffle and draws, which change with
+            each pass; or an int64 `tf.Variable` holding the epoch, read as each
+            pass starts: then a pass's order and draws are a function of
+            (seed, epoch) alone, so that a run resumed at any epoch, or run on
+            several replicas, sees the batches of one uninterrupted run on one
+            device. Set it as each epoch begins, e.g. with
+            `keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch.assign(e))`.
 
     Under a multi-worker strategy each worker keeps its share of every global
     batch (`AutoShardPolicy.DATA`): all workers build the same dataset, so
@@ -323,19 +330,64 @@ def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=F
     """
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
+    if epoch is None:
+        dataset = _stateful_epoch(x, int(batch_size), shuffle, seed, dynamic_binarization)
+    else:
+        dataset = _keyed_epoch(x, int(batch_size), shuffle, seed, dynamic_binarization, epoch)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _stateful_epoch(x, batch_size, shuffle, seed, dynamic_binarization):
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(x, np.float32)).cache()
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(int(batch_size))
+    dataset = dataset.batch(batch_size)
     if dynamic_binarization:
         # One stateless seed per batch from a stream that differs every epoch:
         # reproducible with a seed, and never the same draw twice.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda batch, pair: tf.cast(
-                tf.random.stateless_uniform(tf.shape(batch), seed=pair) < batch, tf.float32
-            )
+            lambda batch, pair: tf.cast(tf.random.stateless_uniform(tf.shape(batch), seed=pair) < batch, tf.float32)
         )
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return dataset
+
+
+# Keys of the stateless draws of `_keyed_epoch`: the permutation of an epoch
+# and the binarization of a batch never share a Philox stream.
+_SHUFFLE_KEY, _BINARIZATION_KEY = 0, 1
+
+
+def _keyed_epoch(x, batch_size, shuffle, seed, dynamic_binarization, epoch):
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))  # any seed, fixed for the dataset
+    examples = tf.constant(np.asarray(x, np.float32))
+    count = len(x)
+    batches = -(-count // batch_size)
+
+    def one_pass(_):
+        current = epoch.read_value()
+        order = tf.range(count, dtype=tf.int32)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([seed, _SHUFFLE_KEY + 2 * current]))
+
+        def gather(index, batch_order):
+            batch = tf.gather(examples, batch_order)
+            if dynamic_binarization:
+                key = tf.stack([seed, _BINARIZATION_KEY + 2 * (current * batches + index)])
+                batch = tf.cast(tf.random.stateless_uniform(tf.shape(batch), seed=key) < batch, tf.float32)
+            return batch
+
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate().map(gather)
+
+    # One pass a dataset iteration; the epoch is read when the pass starts.
+    dataset = tf.data.Dataset.range(1).flat_map(one_pass)
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
+
+
+def bernoulli_sample(x, seed):
+    """One fixed draw of Bernoulli(x) per value (x in [0, 1]): held-out data for
+    a model trained with dynamic binarization, the same at every evaluation."""
+    x = np.asarray(x, np.float32)
+    return (np.random.default_rng(seed).random(x.shape) < x).astype(np.float32)

@@ -3,6 +3,8 @@ NaN stop that says what likely went wrong. They ask the model what it offers
 (`summary_images`, `output_range`), so they work for any keras-ae model."""
 
 import json
+import os
+import signal
 
 import keras
 import numpy as np
@@ -114,3 +116,44 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
         if self.model.stop_training and not self.stopped:
             self.stopped = True
             print(f"The loss became NaN or Inf in epoch {self.epoch + 1}, batch {batch + 1}. {self.hint}")
+
+
+# ----------------------------------------------------------- fault injection
+FAULT_VARIABLE = "KERAS_AE_FAULT"
+
+
+def _kill():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fault_for_tests(point):
+    """SIGKILLs this process at `point` when the environment variable
+    KERAS_AE_FAULT names it: how the tests kill a run where they choose."""
+    if os.environ.get(FAULT_VARIABLE) == point:
+        _kill()
+
+
+class _KillAt(keras.callbacks.Callback):
+    """SIGKILLs the process once the optimizer reaches step `step` (at the end
+    of that execution), or at the end of epoch `epoch`, after every other callback."""
+
+    def __init__(self, step=None, epoch=None):
+        super().__init__()
+        self.step, self.epoch = step, epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.step is not None and int(self.model.optimizer.iterations) >= self.step:
+            _kill()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.epoch is not None and epoch + 1 == self.epoch:
+            _kill()
+
+
+def faults_for_tests():
+    """[a callback that SIGKILLs the run] when KERAS_AE_FAULT is "step:N" or
+    "epoch:N" (put it last, so that every other callback has run); else []."""
+    kind, _, value = os.environ.get(FAULT_VARIABLE, "").partition(":")
+    if kind in ("step", "epoch") and value.isdigit():
+        return [_KillAt(**{kind: int(value)})]
+    return []

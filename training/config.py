@@ -132,9 +132,10 @@ OPTIONS = (
     Option("mixed_precision", bool, False, "mixed_float16"),
     Option("steps_per_execution", int, None, "training steps per call of the compiled function", minimum=1,
            default_means="32 on one device, 1 distributed"),
-    Option("backup_every", int, 100, "steps between backups for resuming", minimum=1),
+    Option("backup_every", int, 1, "epochs between backups for an exact resume after a kill", minimum=1),
     Option("image_every", int, 5, "epochs between TensorBoard images and histograms, 0 for none", minimum=0),
     Option("export", bool, True, "export the model at the end"),
+    Option("overwrite", bool, False, "replace a run of another configuration, or a finished one, in --out"),
     Option("verbose", int, 1, "0 silent, 1 progress bar, 2 one line per epoch", choices=(0, 1, 2)),
 )
 

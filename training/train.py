@@ -8,15 +8,18 @@
 
 It writes DIR/config.json (the resolved configuration), DIR/model.keras (the
 last weights), DIR/best.keras (the lowest validation loss), TensorBoard logs
-under DIR/logs and the export under DIR/export. A run killed and started again
-with the same command resumes from DIR/backup. Invalid options stop it with a
-one-line error before it writes anything.
+under DIR/logs, the export under DIR/export, and last DIR/complete.json. A run
+killed at any moment and started again with the same command resumes from
+DIR/backup, and a seeded one ends bit-identical to an uninterrupted run. A
+second run into a folder in use, or into one holding another configuration,
+refuses (--overwrite replaces a run). Invalid options stop it with a one-line
+error before it writes anything.
 """
 
 import argparse
 import dataclasses
-import json
 import os
+import shutil
 import sys
 
 # TensorFlow's C++ INFO and WARNING lines would bury the progress bar; set the variable to see them.
@@ -27,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_ae import data, get_model  # noqa: E402
-from training import callbacks, strategies  # noqa: E402
+from training import backup, callbacks, run_folder, strategies  # noqa: E402
 from training import config as run_config  # noqa: E402
 
 
@@ -120,24 +123,42 @@ def _optimizer(name, learning_rate):
 
 
 def train(setup):
-    """Trains a prepared run and writes its outputs."""
+    """Trains a prepared run and writes its outputs; resumes a killed one exactly.
+
+    The folder is claimed first (`run_folder`): one run at a time, never two
+    configurations mixed. Outputs are written whole or not at all: the models
+    and the export go to temporary names and are renamed into place, then
+    `complete.json` marks the run done and the backup is removed.
+    """
     config, model = setup.config, setup.model
     out = strategies.output_dir(config["out"], setup.strategy)
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-    logs, backup = os.path.join(out, "logs"), os.path.join(out, "backup")
-    _report_resume(backup, config["epochs"])
+    with run_folder.claim(out, config, overwrite=config["overwrite"]) as complete:
+        if complete:
+            print(f"{out} holds this run, complete; pass --overwrite to train it again.")
+            return Result(config, model, keras.callbacks.History(), out, stopped_on_nan=False)
+        return _train_in(out, setup)
+
+
+def _train_in(out, setup):
+    config, model = setup.config, setup.model
+    logs, backup_dir = os.path.join(out, "logs"), os.path.join(out, "backup")
+    initial_epoch, best_val_loss = backup.restore(model, backup_dir)
+    if initial_epoch:
+        print(f"Resuming from the backup in {backup_dir}: epoch {initial_epoch + 1} of {config['epochs']}.")
     print(
         f"Training {config['model']} on {config['dataset']} {setup.x_train.shape} with "
         f"{type(setup.strategy).__name__} ({setup.strategy.num_replicas_in_sync} replica(s)) into {out}"
     )
-
     dynamic = config["binarize"] == "dynamic"
+    # The batches of epoch e are a function of (seed, e): the same after a resume and on any number of replicas.
+    epoch = tf.Variable(initial_epoch, dtype=tf.int64, trainable=False)
     train_data = data.make_dataset(
-        setup.x_train, config["batch_size"], shuffle=config["shuffle"], seed=config["seed"], dynamic_binarization=dynamic
+        setup.x_train, config["batch_size"], shuffle=config["shuffle"], seed=config["seed"],
+        dynamic_binarization=dynamic, epoch=epoch,
     )
-    valid_data = data.make_dataset(setup.x_valid, config["batch_size"], seed=config["seed"], dynamic_binarization=dynamic)
+    # Validation data binarized once: every epoch is judged on the same draws.
+    x_valid = data.bernoulli_sample(setup.x_valid, config["seed"] or 0) if dynamic else setup.x_valid
+    valid_data = data.make_dataset(x_valid, config["batch_size"])
     nan_stop = callbacks.TerminateOnNaN(callbacks.nan_hint(model, setup.x_train, config["learning_rate"]))
     best_path = os.path.join(out, "best.keras")
     callbacks.write_hparams(logs, config, ("loss",) + tuple(model.loss_term_names))
@@ -145,27 +166,41 @@ def train(setup):
         train_data,
         validation_data=valid_data,
         epochs=config["epochs"],
-        shuffle=False,  # the pipeline shuffles
+        initial_epoch=initial_epoch,
         verbose=config["verbose"],
         callbacks=[
+            keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch.assign(e)),
             nan_stop,
-            # Two checkpoints: a kill while one is being written leaves the other.
-            keras.callbacks.BackupAndRestore(backup, save_freq=config["backup_every"], double_checkpoint=True),
-            keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
+            keras.callbacks.ModelCheckpoint(
+                best_path, monitor="val_loss", save_best_only=True, initial_value_threshold=best_val_loss
+            ),
             keras.callbacks.TensorBoard(logs, write_graph=False),
             callbacks.ImageSummaries(os.path.join(logs, "images"), setup.x_valid[:1000], config["image_every"]),
+            backup.RunBackup(backup_dir, config["backup_every"], best_val_loss),
+            *callbacks.faults_for_tests(),
         ],
     )
     if nan_stop.stopped:
         print(f"Stopped on a NaN loss; {out} holds no model.")
+        shutil.rmtree(backup_dir, ignore_errors=True)
         return Result(config, model, history, out, stopped_on_nan=True)
-    model.save(os.path.join(out, "model.keras"))
+    _save_whole(model, os.path.join(out, "model.keras"))
     if not os.path.exists(best_path):  # a closed-form fit (pca) runs no epochs to checkpoint
-        model.save(best_path)
+        _save_whole(model, best_path)
     if config["export"] and strategies.is_chief(setup.strategy):
         _export(model, out, setup.x_train)
-    print(_summary(history, out))
+    summary = _summary(history, out)
+    run_folder.mark_complete(out, summary)
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    print(summary)
     return Result(config, model, history, out, stopped_on_nan=False)
+
+
+def _save_whole(model, path):
+    """`model.save(path)` under a temporary name, then renamed: the file is complete or absent."""
+    partial = path.removesuffix(".keras") + ".partial.keras"
+    model.save(partial)
+    os.replace(partial, path)
 
 
 def run(config_file=None, shared_strategy=None, **options):
@@ -174,19 +209,16 @@ def run(config_file=None, shared_strategy=None, **options):
     return train(prepare(run_config.resolve(options, config_file), shared_strategy))
 
 
-def _report_resume(backup, epochs):
-    try:
-        with open(os.path.join(backup, "training_metadata.json")) as f:
-            epoch = json.load(f)["epoch"]
-    except (OSError, ValueError, KeyError):  # no backup, or one cut short (BackupAndRestore falls back)
-        return
-    print(f"Resuming from the backup in {backup}: epoch {epoch + 1} of {epochs}.")
-
-
 def _export(model, out, x_train):
+    """Exports into DIR/export.partial, then renames it DIR/export: a kill leaves no partial export."""
     from export.export import export_model  # imported when needed: tests stand a fake module in for it
 
-    export_model(model, out_dir=os.path.join(out, "export"), tflite="float32", representative_data=x_train[:100])
+    final, partial = os.path.join(out, "export"), os.path.join(out, "export.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    export_model(model, out_dir=partial, tflite="float32", representative_data=x_train[:100])
+    callbacks.fault_for_tests("export")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
 
 
 def _summary(history, out):
@@ -212,10 +244,10 @@ def main(argv=None):
     parser = build_parser()
     try:
         setup = prepare(parse_config(argv, parser))
-    except (ValueError, data.DataUnavailableError) as error:
+        return 1 if train(setup).stopped_on_nan else 0
+    except (ValueError, data.DataUnavailableError) as error:  # a bad option, or a run folder in use
         message = " ".join(str(error).split())
         parser.exit(2, f"{parser.prog}: error: {message}\n")
-    return 1 if train(setup).stopped_on_nan else 0
 
 
 if __name__ == "__main__":

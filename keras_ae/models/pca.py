@@ -53,7 +53,7 @@ class PCA(Autoencoder):
         return {"reconstruction": tf.reduce_mean(losses.squared_error(x, self.call(x)))}
 
     def fit(self, x=None, y=None, batch_size=None, verbose="auto", **kwargs):
-        """Fits μ and V in one pass: accumulates Σx and ΣxxᵀT in float64 over the
+        """Fits μ and V in one pass: accumulates Σx and Σxxᵀ in float64 over the
         batches, then takes the eigendecomposition of the covariance.
 
         Keras training arguments such as `epochs` have no effect.
