@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from tensorflow.python.framework.config import is_op_determinism_enabled  # noqa: E402
 
 import keras_ae  # noqa: E402
@@ -40,7 +39,7 @@ LINEAR_ALGEBRA_OPS = (
 # --------------------------------------------------------------- the networks
 def _mlp(input_shape, units, activations, name):
     stack = [keras.Input(shape=input_shape), keras.layers.Flatten()]
-    stack += [keras.layers.Dense(u, activation=a) for u, a in zip(units, activations)]
+    stack += [keras.layers.Dense(u, activation=a) for u, a in zip(units, activations, strict=True)]
     return keras.Sequential(stack, name=name)
 
 
@@ -255,7 +254,7 @@ class RooflineRunner(_common.RepeatedOps):
         rng = np.random.default_rng(0)
         for op in self.ops:
             kwargs, positions = {}, {}
-            for arg, tensor in zip(op.op_def.input_arg, op.inputs):
+            for arg, tensor in zip(op.op_def.input_arg, op.inputs, strict=True):
                 if tensor.dtype.is_floating:
                     positions[arg.name] = len(self.inputs)
                     self.inputs.append(tf.constant(rng.standard_normal(tensor.shape.as_list()).astype(np.float32) * 0.1))

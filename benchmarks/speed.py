@@ -36,8 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from benchmarks.workloads import BATCH, BY_NAME, GROUPS, WORKLOADS  # noqa: E402
 from benchmarks._common import round_samples  # noqa: E402
+from benchmarks.workloads import BATCH, BY_NAME, GROUPS, WORKLOADS  # noqa: E402
 
 TF_METHODS = ("fit", "fit_stock", "loop", "roofline")
 TORCH_METHODS = ("torch", "torch_roofline")
@@ -159,7 +159,7 @@ def summarize(workloads, setups, samples, results, repeats):
     for w in workloads:
         name = w["name"]
 
-        def sps(method, r):
+        def sps(method, r, name=name):
             values = results.get((name, method))
             return values[r]["sps"] if values else None
 
@@ -214,7 +214,7 @@ def summarize(workloads, setups, samples, results, repeats):
         if base and base in out:
             mine, theirs = out[w["name"]]["rounds"], out[base]["rounds"]
             out[w["name"]]["penalty_cost"] = {
-                key: median([ratio_or_none(t[key], m[key]) for m, t in zip(mine, theirs)])
+                key: median([ratio_or_none(t[key], m[key]) for m, t in zip(mine, theirs, strict=True)])
                 for key in ("a", "b", "c")
             }
     return out
@@ -271,7 +271,7 @@ def run_export(args, env):
     formats = result["report"]
     result["ratios"] = {
         "tflite_float32/saved_model latency": median(
-            [t / s for t, s in zip(times["tflite_float32"], times["saved_model"])]),
+            [t / s for t, s in zip(times["tflite_float32"], times["saved_model"], strict=True)]),
         "tflite_float32/saved_model latency (report.json)":
             formats["tflite_float32"]["latency_ms"] / formats["saved_model"]["latency_ms"],
         "tflite_int8/tflite_float32 size": formats["tflite_int8"]["size_bytes"] / formats["tflite_float32"]["size_bytes"],
