@@ -53,9 +53,9 @@ def build(case):
     return model, x
 
 
-def expected_outputs(model, batch):
-    """{endpoint: (input name, input, {output: array})} from the Keras model's own methods."""
-    x = TEST[:batch].reshape((-1, *model.feature_shape))
+def expected_outputs(model, batch, source=TEST):
+    """{endpoint: (input name, input, {output: array})} from the Keras model's own methods, on source[:batch]."""
+    x = source[:batch].reshape((-1, *model.feature_shape))
     as_numpy = keras.ops.convert_to_numpy
     reconstruction = {"reconstruction": as_numpy(model(x))}
     expected = {"serving_default": ("x", x, reconstruction), "reconstruct": ("x", x, reconstruction)}
@@ -115,10 +115,10 @@ def test_export_matches_keras(case, exported):
     for fmt in ("saved_model", "tflite_float32"):
         result = report["formats"][fmt]
         assert set(result["max_abs_diff"]) == set(expected)
-        assert result["bound"] == 1e-5 and result["within_bound"]
-        assert result["max_abs_diff_all"] <= 1e-5
-        assert result["size_bytes"] > 0 and result["latency_ms"] > 0
-    assert report["latency_batch"] == 64
+        assert result["within_bound"] is True  # as measured here: within 1e-5 of Keras
+    # Sizes against the files on disk.
+    saved_model_files = [f for f in (out / "saved_model").rglob("*") if f.is_file()]
+    assert report["formats"]["saved_model"]["size_bytes"] == sum(f.stat().st_size for f in saved_model_files)
     assert report["formats"]["tflite_float32"]["size_bytes"] == (out / "model_float32.tflite").stat().st_size
     assert json.loads((out / "report.json").read_text()) == report
 
@@ -176,7 +176,8 @@ FRESH_PROCESS = textwrap.dedent(
             if kind == "in":
                 outputs = loaded.signatures[name](**{tensor: tf.constant(data[key])})
                 for output, value in outputs.items():
-                    diffs[f"{saved_model}:{name}:{output}"] = float(np.max(np.abs(value.numpy() - data[f"out:{name}:{output}"])))
+                    diff = np.max(np.abs(value.numpy() - data[f"out:{name}:{output}"]))
+                    diffs[f"{saved_model}:{name}:{output}"] = float(diff)
     print(json.dumps({
         "diffs": diffs,
         "keras_ae_importable": importlib.util.find_spec("keras_ae") is not None,
@@ -228,22 +229,65 @@ def test_saved_model_cli_lists_every_signature(exported):
         assert all(f"outputs['{output}']" in block for output in signature["outputs"])
 
 
-@pytest.mark.parametrize("case", ["vae", "conv"])
+# Enough weights (70k and 76k) that they, not the flatbuffer's fixed overhead, set the TFLite file sizes.
+QUANTIZED_CASES = {
+    "vae": ("vae", {"input_shape": (64,), "hidden_units": [512]}),
+    "conv": ("conv", {"input_shape": (8, 8, 1), "filters": [32, 64]}),
+}
+
+
+@pytest.mark.parametrize("case", QUANTIZED_CASES)
 def test_quantized_formats_are_reported(case, tmp_path):
-    model, x = build(case)
+    """Every format's report against what is measured here: its differences from Keras and reconstruction error,
+    rerun on the parity inputs (the last fifth of the 300 representative examples), its file size, and the smaller
+    files that quantizing the weights gives. (Latency is a benchmark's business, not a test's: benchmarks/speed.py.)"""
+    name, config = QUANTIZED_CASES[case]
+    model = keras_ae.get_model(name, latent_dim=2, seed=0, **config)
+    x = TRAIN.reshape((-1, *model.feature_shape))
     report = export_model(model, tmp_path, tflite="all", representative_data=x)
     formats = report["formats"]
     assert set(formats) == {"saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8"}
-    assert formats["tflite_float16"]["within_bound"] and formats["tflite_float16"]["max_abs_diff_all"] <= 1e-2
-    for fmt in ("tflite_dynamic", "tflite_int8"):
-        result = formats[fmt]
-        assert result["bound"] is None and result["within_bound"] is None
-        assert result["builtins_only"]
-        assert set(result["max_abs_diff"]) == set(report["signatures"])
-        # Quantized outputs in [0, 1] stay close; the cost is reported beside the Keras error.
-        assert max(result["max_abs_diff"]["reconstruct"].values()) < 0.1
-        assert abs(result["reconstruction_error"] - report["keras_reconstruction_error"]) < 0.05
     assert report["int8_calibration_examples"] == 200 and report["parity_inputs"]["examples"] == 60
+    heldout = x[-60:]
+    # The "sample" endpoint is left out: the report draws its own eps.
+    expected = {k: v for k, v in expected_outputs(model, 60, source=heldout).items() if k != "sample"}
+    keras_reconstruction = expected["reconstruct"][2]["reconstruction"]
+    keras_error = np.mean(np.abs(heldout - keras_reconstruction))
+    np.testing.assert_allclose(report["keras_reconstruction_error"], keras_error, rtol=1e-5)
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    for fmt, result in formats.items():
+        if fmt == "saved_model":
+            def run(signature, inputs):
+                return {k: v.numpy() for k, v in loaded.signatures[signature](**inputs).items()}
+        else:
+            path = tmp_path / f"model_{fmt.removeprefix('tflite_')}.tflite"
+            assert result["size_bytes"] == path.stat().st_size
+            interpreter = Interpreter(model_path=str(path))
+
+            def run(signature, inputs, interpreter=interpreter):
+                return interpreter.get_signature_runner(signature)(**inputs)
+
+        diffs = {}
+        for signature, (input_name, inputs, outputs) in expected.items():
+            got = run(signature, {input_name: inputs})
+            for key, want in outputs.items():
+                diffs[signature, key] = float(np.max(np.abs(got[key] - want)))
+                np.testing.assert_allclose(result["max_abs_diff"][signature][key], diffs[signature, key],
+                                           rtol=1e-3, atol=1e-6)
+            if signature == "reconstruct":
+                error = np.mean(np.abs(heldout - got["reconstruction"]))
+                np.testing.assert_allclose(result["reconstruction_error"], error, rtol=1e-5)
+        if fmt in BOUNDS:  # float formats: every output within its bound
+            assert max(diffs.values()) <= BOUNDS[fmt], (fmt, diffs)
+        else:  # quantized: reconstructions, in [0, 1], within 0.1 of Keras
+            assert max(v for (signature, _), v in diffs.items() if signature == "reconstruct") < 0.1, (fmt, diffs)
+    # Quantized weights: float16 halves the weights' bytes, dynamic and int8 quarter them.
+    sizes = {fmt: formats[f"tflite_{fmt}"]["size_bytes"] / formats["tflite_float32"]["size_bytes"]
+             for fmt in ("float16", "dynamic", "int8")}
+    assert sizes["float16"] < 0.6 and sizes["dynamic"] < 0.45 and sizes["int8"] < 0.45, sizes
+    for fmt in ("tflite_dynamic", "tflite_int8"):
+        assert formats[fmt]["bound"] is None and formats[fmt]["within_bound"] is None
+        assert formats[fmt]["builtins_only"]
 
     int8 = (tmp_path / "model_int8.tflite").read_bytes()
     ops = tflite_ops(int8)

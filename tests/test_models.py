@@ -49,7 +49,7 @@ def numpy_forward(model, x):
                for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
     if model.tied_weights:
         biases = [layer.bias.numpy().astype(np.float64) for layer in model.decoder.layers if layer.weights]
-        decoder = [(kernel.T, bias) for (kernel, _), bias in zip(encoder[::-1], biases)]
+        decoder = [(kernel.T, bias) for (kernel, _), bias in zip(encoder[::-1], biases, strict=True)]
     else:
         decoder = [[w.astype(np.float64) for w in layer.get_weights()]
                    for layer in model.decoder.layers if isinstance(layer, keras.layers.Dense)]
@@ -138,7 +138,8 @@ def test_contractive_loss_terms_against_numpy(digits):
     h, reconstruction = numpy_forward(model, x)
     kernel = model.encoder.layers[-1].kernel.numpy().astype(np.float64)
     penalty = np.sum((h * (1 - h)) ** 2 * np.sum(kernel**2, axis=0), axis=1)
-    np.testing.assert_allclose(terms["reconstruction"].numpy(), np.sum((x - reconstruction) ** 2, axis=1).mean(), rtol=1e-5)
+    squared_error = np.sum((x - reconstruction) ** 2, axis=1).mean()
+    np.testing.assert_allclose(terms["reconstruction"].numpy(), squared_error, rtol=1e-5)
     np.testing.assert_allclose(terms["contractive"].numpy(), 0.5 * penalty.mean(), rtol=1e-5)
 
 
@@ -196,17 +197,39 @@ def test_corruption_statistics():
 
 @pytest.mark.parametrize("corruption", ["gaussian", "masking", "salt_and_pepper"])
 def test_denoising_corrupts_in_training_only(corruption, digits):
-    # A linear model, so the reconstruction moves with its input.
+    """A linear model, x~ = x'M + e, so the expected loss under the corruption has a closed form. Evaluation sees
+    the clean x: Σ_i r_i², r = x − xM − e (numpy, from the weights). Training sees x' = x + δ, δ_i independent with
+    mean m_i and variance s_i² (Vincent et al. 2010, §4.2, noise level ν = 0.3), against the clean target:
+    E Σ_i (r − δM)_i² = Σ_i (r − mM)_i² + Σ_i s_i² (MMᵀ)_ii."""
+    nu = 0.3
     model = keras_ae.get_model("denoising", input_shape=(64,), latent_dim=8, corruption=corruption,
-                               noise_level=0.3, activation=None, output_activation=None, seed=0)
-    model.compile()
-    x = digits[:200]
-    clean = tf.reduce_mean(losses.squared_error(x, model(x))).numpy()
-    np.testing.assert_allclose(model.loss_terms(tf.constant(x))["reconstruction"].numpy(), clean, rtol=1e-5)
+                               noise_level=nu, activation=None, output_activation=None, seed=0)
+    model.compile(jit_compile=False)
+    rng = np.random.default_rng(0)
+    u, c, v, d = rng.normal(0, 0.2, (64, 8)), rng.normal(0, 0.1, 8), rng.normal(0, 0.2, (8, 64)), np.zeros(64)
+    model.encoder.layers[-1].set_weights([u.astype(np.float32), c.astype(np.float32)])
+    model.decoder.layers[0].set_weights([v.astype(np.float32), d.astype(np.float32)])
+    x = digits[:200].astype(np.float64)
+    m_matrix, e = u @ v, c @ v + d
+    r = x - x @ m_matrix - e
+    clean = np.sum(r**2, axis=1).mean()
+    np.testing.assert_allclose(model.loss_terms(tf.constant(x, tf.float32))["reconstruction"].numpy(), clean, rtol=1e-5)
     np.testing.assert_allclose(reconstruction_error(model, x), clean, rtol=1e-5)
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
-    # Training sees the corrupted input, so its loss differs from the clean one.
-    assert abs(model.loss_terms(tf.constant(x), training=True)["reconstruction"].numpy() / clean - 1) > 0.01
+
+    if corruption == "gaussian":  # δ ~ N(0, ν²)
+        mean, variance = np.zeros_like(x), np.full_like(x, nu**2)
+    elif corruption == "masking":  # δ = −x with probability ν
+        mean, variance = -nu * x, nu * (1 - nu) * x**2
+    else:  # δ = −x or 1 − x, each with probability ν/2
+        mean = nu * (0.5 - x)
+        variance = nu / 2 * (x**2 + (1 - x) ** 2) - mean**2
+    expected = (np.sum((r - mean @ m_matrix) ** 2, axis=1) + variance @ np.diag(m_matrix @ m_matrix.T)).mean()
+    draws = np.array([model.loss_terms(tf.constant(x, tf.float32), training=True)["reconstruction"].numpy()
+                      for _ in range(20)])
+    stderr = draws.std(ddof=1) / np.sqrt(len(draws))
+    assert abs(draws.mean() - expected) < 5 * stderr
+    assert abs(expected - clean) > 10 * stderr  # with these weights the corruption's effect is 35 to 65 stderr
 
 
 # --------------------------------------------------------------- tied weights
@@ -258,8 +281,11 @@ def test_weight_decay_is_lambda_times_the_squared_kernel_norm(digits):
         history = model.fit(digits, epochs=5, batch_size=64, verbose=0)
         norms[decay] = sum(np.sum(k.numpy() ** 2) for k in kernels)
     assert "weight_decay" in history.history
-    np.testing.assert_allclose(history.history["loss"][-1],
-                               history.history["reconstruction"][-1] + history.history["weight_decay"][-1], rtol=1e-5)
+    # Trained, both terms against numpy from the weights: Σ (x − x~)² and λ Σ ||W||².
+    terms = model.loss_terms(tf.constant(digits))
+    reconstruction = np.sum((digits - numpy_forward(model, digits)[1]) ** 2, axis=1).mean()
+    decay = 0.01 * sum(np.sum(k.numpy().astype(np.float64) ** 2) for k in kernels)
+    np.testing.assert_allclose([terms["reconstruction"], terms["weight_decay"]], [reconstruction, decay], rtol=1e-5)
     # Trained, the penalty shrinks the kernels against the same model without it.
     assert norms[0.01] < 0.7 * norms[0.0]
 
@@ -283,21 +309,31 @@ def test_greedy_layerwise_pretraining_then_fine_tuning(tied_weights, digits):
 
 
 # --------------------------------------------------------- the shared step
-def test_step_reports_every_term_and_loss_is_their_sum(digits):
+def test_step_reports_every_term_and_the_loss_against_numpy(digits):
+    """fit and evaluate report each term; evaluate's against numpy from the weights (h = σ(xW + b),
+    x~ = σ(hV + c)): reconstruction Σ_i (x_i − x~_i)², sparsity λ Σ_j |h_j|, and loss, their sum."""
     model = keras_ae.get_model("sparse", input_shape=(64,), latent_dim=8, penalty="l1", sparsity_weight=0.01)
     model.compile()
     logs = model.fit(digits[:256], epochs=1, batch_size=64, verbose=0).history
     assert set(logs) == {"loss", "reconstruction", "sparsity"}
     result = model.evaluate(digits[:256], verbose=0, return_dict=True)
-    np.testing.assert_allclose(result["loss"], result["reconstruction"] + result["sparsity"], rtol=1e-5)
+    h, reconstruction = numpy_forward(model, digits[:256])
+    squared_error = np.sum((digits[:256] - reconstruction) ** 2, axis=1).mean()
+    sparsity = 0.01 * np.sum(np.abs(h), axis=1).mean()
+    np.testing.assert_allclose([result["reconstruction"], result["sparsity"], result["loss"]],
+                               [squared_error, sparsity, squared_error + sparsity], rtol=1e-5)
 
 
 def test_evaluate_is_the_mean_over_examples_with_a_short_last_batch(digits):
+    """64 mid-grey images (reconstructed almost exactly by the untrained sigmoid output, 0.5), then 36 digits,
+    in batches of 64: the mean over the 100 examples of the numpy Σ (x − x~)², far from the mean of the two
+    batches' means."""
     model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=4)
     model.compile()
-    x = digits[:100]
-    expected = tf.reduce_mean(losses.squared_error(x, model(x))).numpy()
-    np.testing.assert_allclose(reconstruction_error(model, x, batch_size=64), expected, rtol=1e-5)
+    x = np.concatenate([np.full((64, 64), 0.5, np.float32), digits[:36]])
+    errors = np.sum((x - numpy_forward(model, x)[1]) ** 2, axis=1)
+    assert abs(errors[:64].mean() + errors[64:].mean() - 2 * errors.mean()) > 0.1 * errors.mean()
+    np.testing.assert_allclose(reconstruction_error(model, x, batch_size=64), errors.mean(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("name,options", [("autoencoder", {"hidden_units": [16]}),
@@ -315,7 +351,7 @@ def test_mirrored_strategy_matches_one_device(name, options, digits, mirrored_st
 
     initial = keras_ae.get_model(name, input_shape=(64,), latent_dim=8, **options).get_weights()
     assert mirrored_strategy.num_replicas_in_sync == 2
-    for one, two in zip(train(tf.distribute.get_strategy()), train(mirrored_strategy)):
+    for one, two in zip(train(tf.distribute.get_strategy()), train(mirrored_strategy), strict=True):
         np.testing.assert_allclose(one, two, atol=1e-5)
 
 
@@ -385,7 +421,7 @@ def test_bad_input_is_a_value_error_before_any_weight_changes(case, method):
         getattr(model, method)(x, verbose=0)
     if case.startswith("wrong"):
         assert "(batch, 64)" in str(error.value)
-    for a, b in zip(before, model.get_weights()):
+    for a, b in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
