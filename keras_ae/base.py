@@ -1,29 +1,36 @@
 """The model contract of keras-ae: what a new variant reads.
 
 `Autoencoder` owns the one `train_step`/`test_step` of the zoo, one
-`keras.metrics.Mean` per loss term, and the checked `fit`/`evaluate`/
-`predict` that turn bad data into a `ValueError` before any weight moves. A
-variant builds its sub-networks in `__init__` and fills in hooks:
+`keras.metrics.Mean` per loss term, and the checked entry points: `fit`,
+`evaluate`, `predict`, their `*_on_batch` forms, `model(x)`, and every
+variant's `encode` and `decode`, which turn bad data into a one-line
+`ValueError` and leave the weights as they were. A variant builds its
+sub-networks in `__init__` and fills in hooks:
 
 - `encode`, `decode` and `loss_terms` (or, for a deterministic autoencoder,
   `ReconstructingAutoencoder`'s `penalties` and `corrupt`);
 - what it offers beyond that: `export_endpoints` (what an export serves),
-  `output_range` (the data its decoder models), `summary_images` (what
-  TensorBoard shows), `faster_under_xla_on_cpu`.
+  `output_range` (the data its decoder models), `input_range` (the data its
+  loss is defined on), `summary_images` (what TensorBoard shows),
+  `faster_under_xla_on_cpu`.
 
 Code outside `keras_ae/models/` asks a model through these, never for its class.
 Elsewhere: how steps execute (`keras_ae.execution`), random draws
-(`keras_ae.random_ops`), workarounds of upstream bugs (`keras_ae.compat`).
+(`keras_ae.random_ops`), what a replica reads of the global batch under
+`tf.distribute` (`keras_ae.replicas`), workarounds of upstream bugs
+(`keras_ae.compat`).
 """
 
 import contextlib
+import functools
+import inspect
 import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae import compat, execution, images, losses, validation
+from keras_ae import compat, execution, images, losses, replicas, validation
 from keras_ae.endpoints import Endpoint
 
 
@@ -51,6 +58,14 @@ class Autoencoder(keras.Model):
     # convolutions (oneDNN's are faster); a variant sets it for its own step.
     faster_under_xla_on_cpu = True
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A variant's own encode and decode check what they are given, as model(x) does.
+        for name, expected_shape in (("encode", lambda model: model.feature_shape),
+                                     ("decode", lambda model: (model.latent_dim,))):
+            if name in vars(cls):
+                setattr(cls, name, _checking(vars(cls)[name], expected_shape))
+
     def __init__(self, input_shape, latent_dim, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.feature_shape = validation.check_input_shape(input_shape)
@@ -73,6 +88,11 @@ class Autoencoder(keras.Model):
         """The reconstruction x~ of a code h, shape (batch, *input_shape)."""
         raise NotImplementedError
 
+    def __call__(self, x, *args, **kwargs):
+        # x is checked here, as Keras adds lines to the errors raised in `call`.
+        validation.check_inputs(x, self.feature_shape)
+        return super().__call__(x, *args, **kwargs)
+
     def call(self, x, training=False):
         return self.decode(self.encode(x, training=training), training=training)
 
@@ -91,6 +111,12 @@ class Autoencoder(keras.Model):
     def output_range(self):
         """(low, high): the values the decoder's output can take, and so the
         data it models; None when unbounded."""
+        return None
+
+    def input_range(self):
+        """(low, high): the values data must take for the model's loss to be
+        defined, e.g. [0, 1] for a Bernoulli likelihood; None for any. `fit`,
+        `evaluate`, `predict` and their `*_on_batch` forms refuse data outside it."""
         return None
 
     def export_endpoints(self):
@@ -193,9 +219,10 @@ class Autoencoder(keras.Model):
         with tf.GradientTape() as tape:
             terms = self.loss_terms(x, training=True)
             loss = self.total_loss(terms)
-            # Gradients are all-reduced with SUM across replicas: scale the
-            # per-replica mean so the update equals the global-batch mean.
-            scaled = loss / tf.cast(self.distribute_strategy.num_replicas_in_sync, loss.dtype)
+            # Gradients are all-reduced with SUM across replicas: this batch's
+            # mean weighted by its share n_r / N of the global batch, so the
+            # update is the global batch's mean on any split (replicas.share).
+            scaled = loss * replicas.share(tf.shape(x)[0])
             # Mixed precision: LossScaleOptimizer scales here and unscales in apply().
             scaled = self.optimizer.scale_loss(scaled)
         gradients = tape.gradient(scaled, self.trainable_variables)
@@ -218,9 +245,12 @@ class Autoencoder(keras.Model):
     def _update_trackers(self, loss, terms, batch_size):
         values = {**terms, "loss": loss}
         # Weighted by the batch size, so an epoch's value is the mean over
-        # examples even when the last batch is short.
+        # examples even when the last batch is short. A replica's batch may
+        # hold no example (a global batch of one split 1/0): its means are
+        # 0/0 = NaN, and it adds nothing.
         for tracker in self.loss_trackers:
-            tracker.update_state(values[tracker.name], sample_weight=batch_size)
+            value = values[tracker.name]
+            tracker.update_state(tf.where(batch_size > 0, value, tf.zeros_like(value)), sample_weight=batch_size)
         logs = {tracker.name: tracker.result() for tracker in self.loss_trackers}
         return compat.distributable_logs(logs, self.distribute_strategy)
 
@@ -230,46 +260,83 @@ class Autoencoder(keras.Model):
         return compat.symbolic_build_from_first_replica(self, iterator)
 
     # ------------------------------------------------------ checked entry points
-    def _checked(self, x):
+    def _checked(self, x, y=None):
+        """The data of `fit`, `evaluate` and `predict`: inputs alone, in `input_range()`; an
+        array checked whole, a dataset batch by batch as it streams."""
+        if y is not None or (isinstance(x, tuple) and len(x) > 1):  # also validation_data=(x, y)
+            raise ValueError(f"{validation.TARGETS_MESSAGE} Pass x alone, not (x, y).")
         if x is None:
             return None
         if isinstance(x, tf.data.Dataset):
-            return validation.check_dataset(x, self.feature_shape)
+            return validation.check_dataset(x, self.feature_shape, self.input_range())
         if isinstance(x, tuple) and len(x) == 1:
             x = x[0]
-        return validation.check_array(x, self.feature_shape)
+        return validation.check_array(x, self.feature_shape, self.input_range())
 
     @contextlib.contextmanager
-    def _input_errors_as_value_errors(self):
-        """Non-finite inputs found in the graph (`validation.check_dataset`) raise a `ValueError`."""
+    def _input_errors_as_value_errors(self, restore=None):
+        """A batch failing a check of `validation.check_dataset` in the graph, or in the
+        `evaluate` that `fit` runs on validation data, raises the check's one-line
+        `BadBatchError`, a `ValueError`, after `restore()` when given."""
         try:
             yield
-        except tf.errors.InvalidArgumentError as error:
-            if validation.NON_FINITE_MESSAGE in str(error):
-                raise ValueError(validation.NON_FINITE_MESSAGE) from None
-            raise
+        except (tf.errors.InvalidArgumentError, validation.BadBatchError) as error:
+            message = validation.failed_check(error)
+            if message is None:
+                raise
+            if restore is not None:
+                restore()
+            raise validation.BadBatchError(message) from None
+
+    def _restorer(self):
+        """A function that sets the model's and its optimizer's variables back to their values now."""
+        if not self.optimizer.built:  # built now, as `fit` would, so that its state is restored too
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+        variables = [*self.variables, *self.optimizer.variables]
+        values = [keras.ops.convert_to_numpy(variable) for variable in variables]
+
+        def restore():
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+
+        return restore
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        """`keras.Model.fit` on inputs alone: an autoencoder's target is its input."""
-        if y is not None:
-            raise ValueError("Autoencoders are trained on inputs only: call fit(x), not fit(x, y).")
-        x = self._checked(x)
+        """`keras.Model.fit` on inputs alone: an autoencoder's target is its input.
+
+        A dataset's batches are checked as they stream: a bad one raises with
+        the model's and its optimizer's variables as `fit` found them."""
+        x = self._checked(x, y)
         validation_data = self._checked(validation_data)
-        with compat.true_batch_counts(), self._input_errors_as_value_errors():
+        streamed = isinstance(x, tf.data.Dataset) or isinstance(validation_data, tf.data.Dataset)
+        restore = self._restorer() if streamed and self.compiled else None
+        with compat.true_batch_counts(), self._input_errors_as_value_errors(restore):
             return super().fit(x, None, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         with compat.true_batch_counts(), self._input_errors_as_value_errors():
-            return super().evaluate(self._checked(x), None, *args, **kwargs)
+            return super().evaluate(self._checked(x, y), None, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         with compat.true_batch_counts(), self._input_errors_as_value_errors():
             return super().predict(self._checked(x), *args, **kwargs)
 
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        return super().train_on_batch(self._checked(x, y), None, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        return super().test_on_batch(self._checked(x, y), None, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        return super().predict_on_batch(self._checked(x))
+
     # ---------------------------------------------------------------- config
     def get_config(self):
         return {
             "name": self.name,
+            # The dtype policy, e.g. mixed_float16, as every Keras layer's config has it.
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "input_shape": list(self.feature_shape),
             "latent_dim": self.latent_dim,
             "seed": self.seed,
@@ -277,7 +344,29 @@ class Autoencoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        """The model of `config`, built under its dtype policy: the sub-networks
+        a model creates in `__init__` take the global policy, not the model's."""
+        previous_policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(keras.dtype_policies.get(config.get("dtype")))
+        try:
+            return cls(**config)
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _checking(method, expected_shape):
+    """A variant's `encode` or `decode`, checking its input against `expected_shape(model)`
+    (`validation.check_inputs`) when called as the model's own method: not when an override
+    calls it through super(), with an input of its own."""
+    first = list(inspect.signature(method).parameters)[1]  # after self
+
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        if getattr(type(self), method.__name__) is checked:
+            validation.check_inputs(args[0] if args else kwargs.get(first), expected_shape(self))
+        return method(self, *args, **kwargs)
+
+    return checked
 
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
@@ -330,17 +419,20 @@ class ReconstructingAutoencoder(Autoencoder):
             self.loss_trackers.append(keras.metrics.Mean(name="weight_decay"))
 
     def encode(self, x, training=False):
-        return self.encoder(tf.cast(x, self.compute_dtype), training=training)
+        return compat.call_network(self.encoder, tf.cast(x, self.compute_dtype), training=training)
 
     def decoder_output(self, h, training=False):
         """The decoder's pre-activation output (logits for a sigmoid output)."""
-        return self.decoder(h, training=training)
+        return compat.call_network(self.decoder, h, training=training)
 
     def decode(self, h, training=False):
         return self.output_activation_fn(self.decoder_output(h, training=training))
 
     def output_range(self):
         return (0.0, 1.0) if self.output_activation == "sigmoid" else None
+
+    def input_range(self):
+        return (0.0, 1.0) if self.reconstruction_loss == "bce" else None
 
     def corrupt(self, x):
         """The training-time corruption of the input; none by default."""

@@ -11,6 +11,8 @@ import contextlib
 import tensorflow as tf
 from keras.src.backend.tensorflow import trainer as tf_trainer
 
+from keras_ae import replicas
+
 # keras#19246: under a tf.distribute strategy, Keras' multi-step training loop
 # (steps_per_execution > 1) fails with "You must feed a value for placeholder
 # tensor .../while/cond/Placeholder"; one step per execution works.
@@ -51,6 +53,30 @@ def symbolic_build_from_first_replica(model, iterator):
     )
     with model.distribute_strategy.scope():
         model._symbolic_build(data_batch=batch)
+
+
+def on_examples(inputs, compute, output_shape, dtype):
+    """`compute()` for a batch `inputs` of examples, never run on an empty one.
+
+    A replica's batch is empty when a global batch of one is split 1/0; two
+    ops fail on it (TF 2.21, no upstream issue found for either):
+    - oneDNN's CPU Conv2D, on in TensorFlow's CPU wheels, gives it the input's
+      shape, not the output's, and the next layer fails ("input depth must be
+      evenly divisible by filter depth"); tensorflow#30968 fixed this in Conv3D;
+    - `GradientTape.batch_jacobian` divides by the batch size.
+    Under several replicas an empty batch gets zeros of shape (0, *output_shape)
+    without the computation; one device runs `compute()`.
+    """
+    if replicas.sync_context() is None:
+        return compute()
+    return tf.cond(tf.shape(inputs)[0] > 0, compute, lambda: tf.zeros([0, *output_shape], dtype))
+
+
+def call_network(network, inputs, training=False):
+    """`network(inputs, training=training)`, never run on an empty batch (`on_examples`)."""
+    return on_examples(
+        inputs, lambda: network(inputs, training=training), network.output_shape[1:], network.compute_dtype
+    )
 
 
 def quiet_retracing_warning(function):

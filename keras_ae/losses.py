@@ -9,6 +9,8 @@ thing at every input size.
 
 import tensorflow as tf
 
+from keras_ae import replicas
+
 
 def _per_example_sum(values):
     """Sums every axis but the batch axis: (batch, ...) -> (batch,)."""
@@ -35,12 +37,14 @@ def sigmoid_cross_entropy(x, logits):
 def kl_sparsity(codes, target_rate):
     """Σ_j KL(Bernoulli(ρ) || Bernoulli(p̂_j)) of Ng (2011), sparse autoencoder notes §3.
 
-    p̂_j = mean over the minibatch of the sigmoid code h_j, shape (latent,).
+    p̂_j = mean over the minibatch of the sigmoid code h_j, shape (latent,):
+    under several replicas, over the global batch (`replicas.batch_mean`), as
+    the penalty is not a mean of per-example terms.
     KL(ρ||p̂) = ρ log(ρ/p̂) + (1-ρ) log((1-ρ)/(1-p̂)); its derivative is
     ∂KL/∂p̂ = -ρ/p̂ + (1-ρ)/(1-p̂).
     """
     rho = tf.constant(target_rate, tf.float32)
-    p_hat = tf.reduce_mean(tf.cast(codes, tf.float32), axis=0)
+    p_hat = replicas.batch_mean(tf.cast(codes, tf.float32))
     # Keep p̂ away from {0, 1}, where the KL is infinite; the clip is far from
     # any sparsity target a user would set.
     p_hat = tf.clip_by_value(p_hat, 1e-7, 1.0 - 1e-7)

@@ -1,7 +1,10 @@
 """Checks on user input, data and model arguments: one-line `ValueError`s before any weight changes."""
 
+import math
+import re
 from collections.abc import Iterable
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -19,7 +22,7 @@ def check_feature_shape(shape, feature_shape):
             f"Wrong rank: inputs must have rank {len(feature_shape) + 1} {expected}, "
             f"got rank {len(shape)} with shape {shape}."
         )
-    for got, want in zip(shape[1:], feature_shape):
+    for got, want in zip(shape[1:], feature_shape, strict=True):
         if got is not None and got != want:
             raise ValueError(
                 f"Wrong feature shape: inputs must have shape {expected}, got {shape}."
@@ -32,12 +35,34 @@ def check_dtype(dtype, feature_shape):
     if dtype is None or not (dtype.is_floating or dtype.is_integer or dtype.is_bool):
         raise ValueError(
             f"Inputs must be numbers castable to float32 with shape {_describe(feature_shape)}; "
-            f"got dtype {dtype if dtype is not None else 'object'}."
+            f"got dtype {dtype.name if dtype is not None else 'object'}."
         )
 
 
-def check_array(x, feature_shape):
-    """Checks a whole in-memory array: shape, dtype, NaN and Inf. Returns it as float32."""
+def _range_message(value_range, low, high):
+    """The error for data in [low, high] given to a model whose loss is defined on `value_range`."""
+    expected = "[{:g}, {:g}]".format(*value_range)
+    return (
+        f"Inputs must lie in {expected}, where this model's loss is defined (input_range()); got values in "
+        f'[{low}, {high}]. Scale the data into {expected}, e.g. keras_ae.data.load(..., scale="unit") or --scale unit.'
+    )
+
+
+def check_inputs(x, feature_shape):
+    """Checks what `encode`, `decode` or `model(x)` is given: an array or eager tensor
+    whole (`check_array`); in a traced function (a training step, an export) the tensor's
+    dtype and static shape, at trace time, adding no op to the graph."""
+    if tf.is_symbolic_tensor(x) or isinstance(x, keras.KerasTensor):
+        check_dtype(x.dtype, feature_shape)
+        if tf.TensorShape(x.shape).rank is not None:
+            check_feature_shape(x.shape, feature_shape)
+    else:
+        check_array(x, feature_shape)
+
+
+def check_array(x, feature_shape, value_range=None):
+    """Checks a whole in-memory array: shape, dtype, at least one example, NaN and Inf, and
+    with `value_range` (low, high) its values. Returns it as float32."""
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
@@ -50,6 +75,8 @@ def check_array(x, feature_shape):
     except TypeError:
         check_dtype(np.dtype("O"), feature_shape)
     check_feature_shape(x.shape, feature_shape)
+    if x.shape[0] == 0:
+        raise ValueError(f"Inputs hold no examples: give at least one, of shape {_describe(feature_shape)}.")
     x = np.asarray(x, dtype=np.float32)
     bad = ~np.isfinite(x)
     if bad.any():
@@ -58,16 +85,27 @@ def check_array(x, feature_shape):
         raise ValueError(
             f"Inputs contain {kind} (first in example {first}): every value must be finite."
         )
+    if value_range is not None:
+        low, high = x.min(), x.max()
+        if low < value_range[0] or high > value_range[1]:
+            raise ValueError(_range_message(value_range, f"{low:.4g}", f"{high:.4g}"))
     return x
 
 
-def check_dataset(dataset, feature_shape):
-    """Checks a dataset's spec now and each batch's values as it streams.
+def check_dataset(dataset, feature_shape, value_range=None):
+    """Checks a dataset's spec now and each batch's values as it streams:
+    NaN and Inf, and with `value_range` (low, high) the range.
 
-    Elements may be `x` or tuples whose first item is `x`. A non-finite batch
-    stops the input pipeline before the step that would consume it runs.
+    Elements are `x` alone (or `(x,)`): an autoencoder takes no targets. A bad
+    batch stops the input pipeline before the step that would consume it runs,
+    with an error `failed_check` reads. Returns the dataset of checked float32 x.
     """
     spec = dataset.element_spec
+    if isinstance(spec, tuple) and len(spec) > 1:
+        raise ValueError(
+            f"{TARGETS_MESSAGE} Give a dataset of x alone, not of {len(spec)}-tuples "
+            "(e.g. dataset.map(lambda x, y: x))."
+        )
     x_spec = spec[0] if isinstance(spec, tuple) else spec
     if not isinstance(x_spec, tf.TensorSpec):
         raise ValueError(
@@ -76,15 +114,38 @@ def check_dataset(dataset, feature_shape):
     check_dtype(x_spec.dtype, feature_shape)
     check_feature_shape(x_spec.shape, feature_shape)
 
-    def assert_finite(*element):
+    def check_batch(*element):
         x = tf.cast(element[0], tf.float32)
-        x = tf.debugging.assert_all_finite(x, NON_FINITE_MESSAGE)
-        return (x,) + element[1:] if len(element) > 1 else x
+        finite = tf.reduce_all(tf.math.is_finite(x))
+        checks = [tf.debugging.Assert(finite, [NON_FINITE_MESSAGE])]
+        if value_range is not None:
+            low, high = tf.reduce_min(x), tf.reduce_max(x)
+            inside = tf.logical_and(low >= value_range[0], high <= value_range[1])
+            message = tf.strings.format(_range_message(value_range, "{}", "{}"), (low, high))
+            checks.append(tf.debugging.Assert(tf.logical_or(inside, tf.logical_not(finite)), [message]))
+        with tf.control_dependencies(checks):
+            return tf.identity(x)
 
-    return dataset.map(assert_finite)
+    return dataset.map(check_batch)
 
 
 NON_FINITE_MESSAGE = "Inputs contain NaN or Inf: every value must be finite."
+TARGETS_MESSAGE = "Autoencoders take inputs only: their target is the input."
+# A failed `check_dataset` check, as a graph error reports it.
+_FAILED_CHECK = re.compile(r"assertion failed: \[(Inputs [^\n]*)\]")
+
+
+class BadBatchError(ValueError):
+    """A batch of a dataset failed a check of `check_dataset` as it streamed."""
+
+
+def failed_check(error):
+    """The message of the `check_dataset` check that raised `error` (a graph error, or a
+    `BadBatchError` made of one), or None."""
+    if isinstance(error, BadBatchError):
+        return str(error)
+    found = _FAILED_CHECK.search(str(error))
+    return re.sub(r"\\(.)", r"\1", found.group(1)) if found else None  # the graph escapes quotes
 
 
 # ------------------------------------------------------- model arguments
@@ -95,12 +156,17 @@ def _is_integral(value):
     return float(value).is_integer()
 
 
+def check_int(minimum, **values):
+    """The one value given, e.g. check_int(0, kl_warmup_steps=100), as an int >= `minimum`, or raises."""
+    ((name, value),) = values.items()
+    if not _is_integral(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
+    return int(value)
+
+
 def check_positive_int(**values):
     """The one value given, e.g. check_positive_int(latent_dim=4), as an int >= 1, or raises."""
-    ((name, value),) = values.items()
-    if not _is_integral(value) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
-    return int(value)
+    return check_int(1, **values)
 
 
 def check_input_shape(input_shape):
@@ -126,10 +192,10 @@ def check_hidden_units(hidden_units):
 
 
 def check_non_negative(**values):
-    """Raises for any negative weight, e.g. check_non_negative(weight=λ)."""
+    """Raises for any negative or infinite weight, e.g. check_non_negative(weight=λ)."""
     for name, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or value != value:
-            raise ValueError(f"{name} must be a number >= 0; got {value!r}.")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
+            raise ValueError(f"{name} must be a number >= 0, not inf or NaN; got {value!r}.")
 
 
 def check_choice(**values_and_choices):

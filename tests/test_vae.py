@@ -122,7 +122,8 @@ def test_analytic_kl_equals_closed_form_and_monte_carlo(binary_digits):
     z = q.sample(20000, seed=7)
     samples = (q.log_prob(z) - model.prior().log_prob(z)).numpy()  # (draws, batch)
     estimate, stderr = samples.mean(axis=0), samples.std(axis=0) / np.sqrt(len(samples))
-    assert np.all(np.abs(estimate - closed_form) < 3 * stderr + 1e-6)
+    # 4.5 standard errors: all 16 examples pass by chance alone with probability 0.9999 (3 gave 0.957).
+    assert np.all(np.abs(estimate - closed_form) < 4.5 * stderr + 1e-6)
 
 
 def test_monte_carlo_kl_estimator_is_unbiased(binary_digits):
@@ -132,7 +133,7 @@ def test_monte_carlo_kl_estimator_is_unbiased(binary_digits):
                                kl_estimator="monte_carlo", num_samples=200, seed=2)
     analytic = _gaussian_kl(*_mlp_vae_posterior(model, binary_digits[:64])).mean()  # numpy, from the weights
     draws = np.array([model.loss_terms(x)["kl"].numpy() for _ in range(20)])
-    assert abs(draws.mean() - analytic) < 3 * draws.std() / np.sqrt(len(draws))
+    assert abs(draws.mean() - analytic) < 4 * draws.std() / np.sqrt(len(draws))  # t with 19 df: P(fail) < 0.1 %
 
 
 def test_reparameterized_gradient_matches_the_closed_form():
@@ -350,7 +351,7 @@ def test_dynamic_binarization_draws_binary_inputs():
 BAD_VAE_CONFIGS = [
     ({"likelihood": "poisson"}, "likelihood must be one of"),
     ({"beta": -1.0}, "beta must be a number >= 0"),
-    ({"kl_warmup_steps": -5}, "kl_warmup_steps must be a number >= 0"),
+    ({"kl_warmup_steps": -5}, "kl_warmup_steps must be an int >= 0"),
     ({"num_samples": 0}, "num_samples must be an int >= 1"),
     ({"likelihood": "gaussian", "decoder_scale": -0.1}, 'decoder_scale must be "learned" or a number > 0'),
     ({"likelihood": "gaussian", "dynamic_binarization": True}, 'needs likelihood="bernoulli"'),

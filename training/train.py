@@ -29,7 +29,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_ae import data, get_model  # noqa: E402
+from keras_ae import data, get_model, validation  # noqa: E402
 from training import backup, callbacks, run_folder, strategies  # noqa: E402
 from training import config as run_config  # noqa: E402
 
@@ -112,6 +112,8 @@ def prepare(config, shared_strategy=None):
             )
     finally:  # the model keeps its policy; the process gets its own back
         keras.mixed_precision.set_global_policy(previous_policy)
+    for x in (x_train, x_valid):  # data the model's loss is not defined on, e.g. --scale standard for a Bernoulli VAE
+        validation.check_array(x, model.feature_shape, model.input_range())
     return Setup(config, strategy, model, x_train, x_valid)
 
 
@@ -119,7 +121,9 @@ def _optimizer(name, learning_rate):
     try:
         return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
     except (ValueError, TypeError):
-        raise ValueError(f"Unknown optimizer {name!r}: give a Keras optimizer name such as adam, sgd or rmsprop.") from None
+        raise ValueError(
+            f"Unknown optimizer {name!r}: give a Keras optimizer name such as adam, sgd or rmsprop."
+        ) from None
 
 
 def train(setup):

@@ -2,9 +2,9 @@
 
 import tensorflow as tf
 
-from keras_ae import losses, validation
-from keras_ae.random_ops import random_uniform
+from keras_ae import compat, losses, validation
 from keras_ae.models.mlp import MLPAutoencoder
+from keras_ae.random_ops import random_uniform
 from keras_ae.registry import register
 
 JACOBIANS = ("tape", "analytic", "projection")
@@ -61,18 +61,24 @@ class ContractiveAutoencoder(MLPAutoencoder):
             h = self.encode(x, training=training) if h is None else h
             return losses.sigmoid_jacobian_frobenius(h, self.encoder.layers[-1].kernel)
         if jacobian == "tape":
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                h = tf.cast(self.encode(x, training=training), tf.float32)
-            jac = tape.batch_jacobian(h, x)  # (batch, latent, *input_shape)
-            return tf.reduce_sum(tf.reshape(tf.square(jac), [tf.shape(x)[0], -1]), axis=1)
+
+            def by_tape():
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    h = tf.cast(self.encode(x, training=training), tf.float32)
+                jac = tape.batch_jacobian(h, x)  # (batch, latent, *input_shape)
+                return tf.reduce_sum(tf.reshape(tf.square(jac), [tf.shape(x)[0], -1]), axis=1)
+
+            return compat.on_examples(x, by_tape, (), tf.float32)  # batch_jacobian fails on an empty batch
         # projection: k copies of the batch, one random v per copy.
         k = self.num_projections
         x_tiled = tf.tile(x, [k] + [1] * len(self.feature_shape))
         with tf.GradientTape() as tape:
             tape.watch(x_tiled)
             h_tiled = tf.cast(self.encode(x_tiled, training=training), tf.float32)
-        u = random_uniform(tf.shape(h_tiled), self.seed_generator)
+        # Drawn as (k, batch, latent), the copies' layout, with the examples along axis 1.
+        draws = tf.stack([k, tf.shape(x)[0], tf.shape(h_tiled)[1]])
+        u = tf.reshape(random_uniform(draws, self.seed_generator, batch_axis=1), tf.shape(h_tiled))
         v = tf.where(u < 0.5, -1.0, 1.0)  # Rademacher: E[vvᵀ] = I
         jtv = tape.gradient(h_tiled, x_tiled, output_gradients=v)  # Jᵀv, one per row
         squared = tf.reduce_sum(tf.reshape(tf.square(jtv), [k, tf.shape(x)[0], -1]), axis=2)

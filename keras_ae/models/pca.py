@@ -59,14 +59,11 @@ class PCA(Autoencoder):
         Keras training arguments such as `epochs` have no effect.
         Returns a `keras.callbacks.History` holding the residual error.
         """
-        if y is not None:
-            raise ValueError("PCA is fitted on inputs only: call fit(x), not fit(x, y).")
-        x = self._checked(x)
+        x = self._checked(x, y)
         count, total, outer = 0, np.zeros(self.num_features), np.zeros((self.num_features,) * 2)
         batches = x if isinstance(x, tf.data.Dataset) else [x]
         with self._input_errors_as_value_errors():
             for batch in batches:
-                batch = batch[0] if isinstance(batch, tuple) else batch
                 flat = np.asarray(batch, np.float64).reshape(-1, self.num_features)
                 count += len(flat)
                 total += flat.sum(axis=0)

@@ -14,7 +14,8 @@ class SparseAutoencoder(MLPAutoencoder):
     Args:
         penalty: "l1" adds λ Σ_j |h_j| (per example, mean over the batch);
             "kl" adds β Σ_j KL(Bernoulli(ρ) || Bernoulli(p̂_j)), p̂_j the
-            minibatch mean of the sigmoid code h_j (Ng 2011, §3).
+            minibatch mean of the sigmoid code h_j (Ng 2011, §3); under
+            several replicas, the mean over the global batch.
         sparsity_weight: λ for "l1", β for "kl".
         target_rate: ρ, the target mean activation for "kl".
         Other arguments: see `MLPAutoencoder`.

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_ae import images, layers, validation
+from keras_ae import compat, images, layers, validation
 from keras_ae.base import Autoencoder
 from keras_ae.endpoints import Endpoint, standard_normal_example
 from keras_ae.random_ops import random_normal, random_uniform
@@ -53,18 +53,18 @@ class PosteriorDraws:
     log-densities at them: what every piece of a VAE objective reads.
 
     Attributes:
-        posterior: q(z|x), batch shape (batch,), event shape (latent_dim,).
-        prior: p(z), event shape (latent_dim,).
         z: (samples, batch, latent_dim).
         log_px_z, log_qz, log_pz: log p(x|z_i), log q(z_i|x), log p(z_i), each (samples, batch).
+        posterior, prior: q(z|x) (batch shape (batch,)) and p(z), when the
+            KL between them has a closed form; else None.
     """
 
-    posterior: tfd.Distribution
-    prior: tfd.Distribution
     z: tf.Tensor
     log_px_z: tf.Tensor
     log_qz: tf.Tensor
     log_pz: tf.Tensor
+    posterior: tfd.Distribution = None
+    prior: tfd.Distribution = None
 
     @property
     def log_weights(self):
@@ -73,7 +73,10 @@ class PosteriorDraws:
 
     @functools.cached_property
     def kl(self):
-        """The analytic KL(q(z|x) ‖ p(z)), (batch,)."""
+        """KL(q(z|x) ‖ p(z)), (batch,): analytic where the draws name q and p,
+        else the Monte Carlo mean of log q(z|x) − log p(z) over the draws."""
+        if self.posterior is None:
+            return tf.reduce_mean(self.log_qz - self.log_pz, axis=0)
         return tfd.kl_divergence(self.posterior, self.prior)
 
 
@@ -129,7 +132,7 @@ class VariationalAutoencoder(Autoencoder):
         validation.check_choice(likelihood=(likelihood, LIKELIHOODS))
         validation.check_choice(kl_estimator=(kl_estimator, KL_ESTIMATORS))
         validation.check_choice(scale_activation=(scale_activation, SCALE_ACTIVATIONS))
-        validation.check_non_negative(beta=beta, kl_warmup_steps=kl_warmup_steps)
+        validation.check_non_negative(beta=beta)
         if decoder_scale != "learned":
             if isinstance(decoder_scale, bool) or not isinstance(decoder_scale, (int, float)) or not decoder_scale > 0:
                 raise ValueError(f'decoder_scale must be "learned" or a number > 0; got {decoder_scale!r}.')
@@ -140,7 +143,7 @@ class VariationalAutoencoder(Autoencoder):
         self.decoder_scale = decoder_scale
         self.kl_estimator = kl_estimator
         self.beta = float(beta)
-        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.kl_warmup_steps = validation.check_int(0, kl_warmup_steps=kl_warmup_steps)
         self.num_samples = validation.check_positive_int(num_samples=num_samples)
         self.dynamic_binarization = bool(dynamic_binarization)
         self.scale_activation = scale_activation
@@ -153,13 +156,26 @@ class VariationalAutoencoder(Autoencoder):
     # ------------------------------------------------------------ distributions
     def posterior_parameters(self, x, training=False):
         """(loc, scale) of q(z|x), each (batch, latent_dim), float32."""
-        raw = tf.cast(self.encoder(tf.cast(x, self.compute_dtype), training=training), tf.float32)
+        return self.gaussian_parameters(self.encoder, x, training=training)
+
+    def gaussian_parameters(self, network, inputs, training=False):
+        """(loc, scale) of the diagonal Gaussian whose [loc, raw scale] `network`
+        gives for `inputs` (..., d), each (..., d_out), float32."""
+        raw = self.apply_network(network, inputs, training=training)
         loc, raw_scale = tf.split(raw, 2, axis=-1)
         if self.scale_activation == "exp":
             scale = tf.exp(0.5 * raw_scale)  # raw_scale = log σ²
         else:
             scale = tf.nn.softplus(raw_scale) + 1e-6
         return loc, scale
+
+    def apply_network(self, network, inputs, training=False):
+        """`network` on inputs with any leading axes, (..., *its input shape) -> (..., *its output shape), float32."""
+        input_shape, output_shape = tuple(network.input_shape[1:]), tuple(network.output_shape[1:])
+        leading = tf.shape(inputs)[: tf.rank(inputs) - len(input_shape)]
+        flat = tf.reshape(tf.cast(inputs, self.compute_dtype), (-1, *input_shape))
+        out = tf.cast(compat.call_network(network, flat, training=training), tf.float32)
+        return tf.reshape(out, tf.concat([leading, output_shape], axis=0))
 
     def posterior(self, x, training=False):
         """q(z|x): batch shape (batch,), event shape (latent_dim,)."""
@@ -172,10 +188,7 @@ class VariationalAutoencoder(Autoencoder):
 
     def decoder_parameters(self, z, training=False):
         """The decoder's output for z (..., latent_dim): (..., *input_shape), float32."""
-        leading = tf.shape(z)[:-1]
-        flat = tf.reshape(z, [-1, self.latent_dim])
-        out = tf.cast(self.decoder(tf.cast(flat, self.compute_dtype), training=training), tf.float32)
-        return tf.reshape(out, tf.concat([leading, self.feature_shape], axis=0))
+        return self.apply_network(self.decoder, z, training=training)
 
     def likelihood_distribution(self, params):
         """p(x|z) from decoder parameters; event shape input_shape."""
@@ -222,16 +235,19 @@ class VariationalAutoencoder(Autoencoder):
     def output_range(self):
         return None if self.likelihood == "gaussian" else (0.0, 1.0)
 
+    def input_range(self):
+        return self.output_range()  # a (continuous) Bernoulli's support: [0, 1]
+
     # --------------------------------------------------------------- objective
     def posterior_draws(self, x, num_samples, training=False):
         """`num_samples` draws z ~ q(z|x) per example and their log-densities (`PosteriorDraws`)."""
         loc, scale = self.posterior_parameters(x, training=training)
         q = tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
-        eps = random_normal(tf.concat([[num_samples], tf.shape(loc)], axis=0), self.seed_generator)
+        eps = random_normal(tf.concat([[num_samples], tf.shape(loc)], axis=0), self.seed_generator, batch_axis=1)
         z = loc + scale * eps  # reparameterization: z = μ + σ ⊙ ε, ε ~ N(0, I)
         log_px_z = self.log_prob_x_given_z(self.decoder_parameters(z, training=training), x)
         prior = self.prior()
-        return PosteriorDraws(q, prior, z, log_px_z, q.log_prob(z), prior.log_prob(z))
+        return PosteriorDraws(z, log_px_z, q.log_prob(z), prior.log_prob(z), posterior=q, prior=prior)
 
     def reconstruction_term(self, draws):
         """−E_q log p(x|z), averaged over the draws: (batch,)."""
