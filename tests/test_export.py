@@ -36,6 +36,7 @@ CASES = {
     "contractive": ("contractive", {"input_shape": (64,), "hidden_units": [16]}),
     "conv": ("conv", {"input_shape": (8, 8, 1), "filters": [4, 8]}),
     "vae": ("vae", {"input_shape": (64,), "hidden_units": [16]}),
+    "hierarchical_vae": ("hierarchical_vae", {"input_shape": (64,), "hidden_units": [16], "upper_hidden_units": [8]}),
     "vae-cb": ("vae", {"input_shape": (64,), "hidden_units": [16], "likelihood": "continuous_bernoulli"}),
     "conv_vae": (
         "conv_vae",

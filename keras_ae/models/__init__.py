@@ -1,3 +1,13 @@
 """The model zoo; importing this package registers every model."""
 
-from keras_ae.models import contractive, conv, denoising, mlp, pca, sparse, tied, vae  # noqa: F401
+from keras_ae.models import (  # noqa: F401
+    contractive,
+    conv,
+    denoising,
+    hierarchical_vae,
+    mlp,
+    pca,
+    sparse,
+    tied,
+    vae,
+)
