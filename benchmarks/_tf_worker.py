@@ -31,8 +31,13 @@ from benchmarks.workloads import BATCH, BY_NAME  # noqa: E402
 RUNNERS = {}
 STATE = {"data_path": None}
 LINEAR_ALGEBRA_OPS = (
-    "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3",
-    "Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter",
+    "MatMul",
+    "BatchMatMul",
+    "BatchMatMulV2",
+    "BatchMatMulV3",
+    "Conv2D",
+    "Conv2DBackpropInput",
+    "Conv2DBackpropFilter",
 )
 
 
@@ -52,7 +57,9 @@ def build_networks(w):
     if w["net"] == "mlp":
         hidden = list(w["hidden"])
         encoder = _mlp(w["input_shape"], hidden + [code_units], [act] * len(hidden) + [code_activation], "encoder")
-        decoder = _mlp((latent,), hidden[::-1] + [int(np.prod(w["input_shape"]))], [act] * len(hidden) + [None], "decoder")
+        decoder = _mlp(
+            (latent,), hidden[::-1] + [int(np.prod(w["input_shape"]))], [act] * len(hidden) + [None], "decoder"
+        )
         return encoder, decoder
     filters = w["filters"]
     h, wd, c = w["input_shape"]
@@ -64,8 +71,11 @@ def build_networks(w):
     )
     small = h // 2 ** len(filters)
     decoder = keras.Sequential(
-        [keras.Input(shape=(latent,)), keras.layers.Dense(small * small * filters[-1], activation=act),
-         keras.layers.Reshape((small, small, filters[-1]))]
+        [
+            keras.Input(shape=(latent,)),
+            keras.layers.Dense(small * small * filters[-1], activation=act),
+            keras.layers.Reshape((small, small, filters[-1])),
+        ]
         + [keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation=act) for f in reversed(filters)]
         + [keras.layers.Conv2D(c, 3, padding="same")],
         name="decoder",
@@ -257,7 +267,9 @@ class RooflineRunner(_common.RepeatedOps):
             for arg, tensor in zip(op.op_def.input_arg, op.inputs, strict=True):
                 if tensor.dtype.is_floating:
                     positions[arg.name] = len(self.inputs)
-                    self.inputs.append(tf.constant(rng.standard_normal(tensor.shape.as_list()).astype(np.float32) * 0.1))
+                    self.inputs.append(
+                        tf.constant(rng.standard_normal(tensor.shape.as_list()).astype(np.float32) * 0.1)
+                    )
                 else:  # input_sizes / filter_sizes: the op's output shape
                     value = tf.get_static_value(tensor)
                     if value is None:
@@ -353,7 +365,10 @@ def export(workload, out_dir, train_samples, repeats, calls, data_path=None):
         "export_s": export_s,
         "latency_batch": LATENCY_BATCH,
         "report": {
-            name: {k: formats[name].get(k) for k in ("size_bytes", "latency_ms", "max_abs_diff_all", "reconstruction_error")}
+            name: {
+                k: formats[name].get(k)
+                for k in ("size_bytes", "latency_ms", "max_abs_diff_all", "reconstruction_error")
+            }
             for name in formats
         },
         "alternated_latency_ms": times,
@@ -403,5 +418,12 @@ def set_threads(intra, inter):
 
 
 if __name__ == "__main__":
-    _common.serve({"setup": setup, **_common.runner_commands(RUNNERS), "describe": describe, "threads": set_threads,
-                   "export": export})
+    _common.serve(
+        {
+            "setup": setup,
+            **_common.runner_commands(RUNNERS),
+            "describe": describe,
+            "threads": set_threads,
+            "export": export,
+        }
+    )

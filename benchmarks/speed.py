@@ -49,8 +49,12 @@ class Worker:
     def __init__(self, script, env):
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, script)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if not env.get("BENCH_DEBUG") else None,
-            text=True, cwd=ROOT, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if not env.get("BENCH_DEBUG") else None,
+            text=True,
+            cwd=ROOT,
+            env=env,
         )
 
     def __call__(self, cmd, **args):
@@ -120,18 +124,20 @@ def run_group(group, workloads, args, env, log):
             name = w["name"]
             for method in TF_METHODS:
                 log(f"  setting up {name}/{method}")
-                setups[(name, method)] = tf_worker("setup", workload=name, method=method,
-                                                   warm_samples=args.warm_samples, data_path=args.data)
+                setups[(name, method)] = tf_worker(
+                    "setup", workload=name, method=method, warm_samples=args.warm_samples, data_path=args.data
+                )
                 runners.append((tf_worker, name, method))
             if torch_worker:
-                setups[(name, "torch")] = torch_worker("setup", workload=name, method="torch",
-                                                       warm_samples=args.warm_samples, data_path=args.data)
+                setups[(name, "torch")] = torch_worker(
+                    "setup", workload=name, method="torch", warm_samples=args.warm_samples, data_path=args.data
+                )
                 runners.append((torch_worker, name, "torch"))
                 gemms = setups[(name, "roofline")]["describe"]["gemms"]
                 if gemms:
                     setups[(name, "torch_roofline")] = torch_worker(
-                        "setup", workload=name, method="torch_roofline",
-                        warm_samples=args.warm_samples, gemms=gemms)
+                        "setup", workload=name, method="torch_roofline", warm_samples=args.warm_samples, gemms=gemms
+                    )
                     runners.append((torch_worker, name, "torch_roofline"))
             # One epoch of `fit` lasts about args.seconds; every method of the
             # workload trains on the same number of examples.
@@ -169,16 +175,24 @@ def summarize(workloads, setups, samples, results, repeats):
         rounds = []
         for r in range(repeats):
             d_values = [v for v in (sps("roofline", r), sps("torch_roofline", r)) if v is not None]
-            rounds.append({
-                "a": sps("fit", r), "a0": sps("fit_stock", r), "b": sps("loop", r), "c": sps("torch", r),
-                "d": max(d_values), "d_tf": sps("roofline", r), "d_torch": sps("torch_roofline", r),
-            })
+            rounds.append(
+                {
+                    "a": sps("fit", r),
+                    "a0": sps("fit_stock", r),
+                    "b": sps("loop", r),
+                    "c": sps("torch", r),
+                    "d": max(d_values),
+                    "d_tf": sps("roofline", r),
+                    "d_torch": sps("torch_roofline", r),
+                }
+            )
         med = {k: median([rd[k] for rd in rounds]) for k in rounds[0]}
         # Examples per CPU-second of the worker process (all its threads): less
         # sensitive than wall time to other processes on the machine.
         per_cpu_s = {
             method: median([v["samples"] / v["cpu_s"] for v in values if v["cpu_s"] > 0])
-            for (n, method), values in results.items() if n == name
+            for (n, method), values in results.items()
+            if n == name
         }
         a_sps = med["a"]
         entry = {
@@ -263,34 +277,47 @@ def run_export(args, env):
     try:
         worker("threads", intra=args.threads, inter=args.threads)
         with tempfile.TemporaryDirectory() as out_dir:
-            result = worker("export", workload="vae_mlp", out_dir=out_dir, train_samples=2000,
-                            repeats=args.repeats, calls=20 if args.quick else 50, data_path=args.data)
+            result = worker(
+                "export",
+                workload="vae_mlp",
+                out_dir=out_dir,
+                train_samples=2000,
+                repeats=args.repeats,
+                calls=20 if args.quick else 50,
+                data_path=args.data,
+            )
     finally:
         worker.close()
     times = result["alternated_latency_ms"]
     formats = result["report"]
     result["ratios"] = {
         "tflite_float32/saved_model latency": median(
-            [t / s for t, s in zip(times["tflite_float32"], times["saved_model"], strict=True)]),
-        "tflite_float32/saved_model latency (report.json)":
-            formats["tflite_float32"]["latency_ms"] / formats["saved_model"]["latency_ms"],
-        "tflite_int8/tflite_float32 size": formats["tflite_int8"]["size_bytes"] / formats["tflite_float32"]["size_bytes"],
+            [t / s for t, s in zip(times["tflite_float32"], times["saved_model"], strict=True)]
+        ),
+        "tflite_float32/saved_model latency (report.json)": formats["tflite_float32"]["latency_ms"]
+        / formats["saved_model"]["latency_ms"],
+        "tflite_int8/tflite_float32 size": formats["tflite_int8"]["size_bytes"]
+        / formats["tflite_float32"]["size_bytes"],
     }
     return result
 
 
 def export_table(e):
     f, t, r = e["report"], e["alternated_latency_ms"], e["ratios"]
-    return "\n".join([
+    saved, tflite, int8 = f["saved_model"], f["tflite_float32"], f["tflite_int8"]
+    kib = {name: entry["size_bytes"] / 1024 for name, entry in (("saved", saved), ("tflite", tflite), ("int8", int8))}
+    size_ratio = fmt(r["tflite_int8/tflite_float32 size"], ".3f")
+    rows = [
         f"| export of the MLP VAE (batch {e['latency_batch']}) | SavedModel | TFLite float32 | TFLite int8 |",
         "|---|---|---|---|",
         f"| latency ratio to the SavedModel (alternated) | 1 | {fmt(r['tflite_float32/saved_model latency'])} | – |",
-        f"| latency ms*, alternated median | {fmt(median(t['saved_model']))} | {fmt(median(t['tflite_float32']))} | – |",
-        f"| latency ms*, report.json | {fmt(f['saved_model']['latency_ms'])} | {fmt(f['tflite_float32']['latency_ms'])} "
-        f"| {fmt(f['tflite_int8']['latency_ms'])} |",
-        f"| size KiB | {f['saved_model']['size_bytes'] / 1024:.0f} | {f['tflite_float32']['size_bytes'] / 1024:.0f} "
-        f"| {f['tflite_int8']['size_bytes'] / 1024:.0f} ({fmt(r['tflite_int8/tflite_float32 size'], '.3f')}x float32) |",
-    ])
+        f"| latency ms*, alternated median | {fmt(median(t['saved_model']))} "
+        f"| {fmt(median(t['tflite_float32']))} | – |",
+        f"| latency ms*, report.json | {fmt(saved['latency_ms'])} | {fmt(tflite['latency_ms'])} "
+        f"| {fmt(int8['latency_ms'])} |",
+        f"| size KiB | {kib['saved']:.0f} | {kib['tflite']:.0f} | {kib['int8']:.0f} ({size_ratio}x float32) |",
+    ]
+    return "\n".join(rows)
 
 
 def main(argv=None):
@@ -299,9 +326,15 @@ def main(argv=None):
     parser.add_argument("--workloads", help="comma-separated names (default: all)")
     parser.add_argument("--repeats", type=int, help="rounds per group (default 7; --quick 3)")
     parser.add_argument("--seconds", type=float, help="length of one fit epoch (default 0.8; --quick 0.3)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="intra-op threads for TF and PyTorch (default: TF's default, the number of cores)")
-    parser.add_argument("--data", help="an .npz with x_train (uint8 28x28, e.g. MNIST) instead of synthetic binary data")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="intra-op threads for TF and PyTorch (default: TF's default, the number of cores)",
+    )
+    parser.add_argument(
+        "--data", help="an .npz with x_train (uint8 28x28, e.g. MNIST) instead of synthetic binary data"
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch (method c)")
     parser.add_argument("--no-export", action="store_true", help="skip the export section")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="folder for the JSON")
@@ -335,10 +368,19 @@ def main(argv=None):
     def log(message):
         print(f"[{time.time() - start:6.1f}s] {message}", file=sys.stderr, flush=True)
 
-    report = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
-              "settings": {"quick": args.quick, "repeats": args.repeats, "seconds": args.seconds,
-                           "threads": args.threads, "batch": BATCH, "data": args.data or "synthetic Bernoulli(0.3)"},
-              "workloads": {}}
+    report = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {
+            "quick": args.quick,
+            "repeats": args.repeats,
+            "seconds": args.seconds,
+            "threads": args.threads,
+            "batch": BATCH,
+            "data": args.data or "synthetic Bernoulli(0.3)",
+        },
+        "workloads": {},
+    }
     for group in GROUPS:
         workloads = [w for w in WORKLOADS if w["group"] == group and w["name"] in names]
         if not workloads:
@@ -362,16 +404,22 @@ def main(argv=None):
     with open(path, "w") as f:
         json.dump(report, f, indent=1)
     m, fw = report["machine"], report.get("frameworks", {})
-    print(f"\n{m['cpu_model']}, {m['cpu_count']} cores; TF {fw.get('tf', {}).get('tensorflow')}, "
-          f"Keras {fw.get('tf', {}).get('keras')}, PyTorch {fw.get('torch', {}).get('torch', '–')}; "
-          f"{args.threads} threads; load average {m['load_average_start'][0]:.1f} -> {m['load_average_end'][0]:.1f}"
-          + (f"; nice {m['nice']}" if m["nice"] else ""))
+    print(
+        f"\n{m['cpu_model']}, {m['cpu_count']} cores; TF {fw.get('tf', {}).get('tensorflow')}, "
+        f"Keras {fw.get('tf', {}).get('keras')}, PyTorch {fw.get('torch', {}).get('torch', '–')}; "
+        f"{args.threads} threads; load average {m['load_average_start'][0]:.1f} -> {m['load_average_end'][0]:.1f}"
+        + (f"; nice {m['nice']}" if m["nice"] else "")
+    )
     print("Ratios are medians over rounds of per-round ratios; * absolute numbers are this machine's.")
-    busiest = max([m["load_average_start"][0], m["load_average_end"][0]]
-                  + [v for values in report.get("load_average_per_round", {}).values() for v in values])
+    busiest = max(
+        [m["load_average_start"][0], m["load_average_end"][0]]
+        + [v for values in report.get("load_average_per_round", {}).values() for v in values]
+    )
     if busiest > (m["cpu_count"] or 1) + 1:  # this benchmark alone keeps about cpu_count busy
-        print(f"WARNING: the machine was busy (load average up to {busiest:.1f} on {m['cpu_count']} cores): wall "
-              "times are unreliable, PyTorch's most (its OpenMP threads wait on descheduled peers); rerun when idle.")
+        print(
+            f"WARNING: the machine was busy (load average up to {busiest:.1f} on {m['cpu_count']} cores): wall "
+            "times are unreliable, PyTorch's most (its OpenMP threads wait on descheduled peers); rerun when idle."
+        )
     print()
     print(report["table_markdown"])
     print(f"\nwrote {os.path.relpath(path, ROOT)} ({report['wall_s']:.0f} s)")

@@ -420,8 +420,14 @@ def format_table(report):
     for name, r in report["formats"].items():
         bound = "-" if r["bound"] is None else f"{r['bound']:g}" + (" ok" if r["within_bound"] else " FAIL")
         rows.append(
-            (name, f"{r['size_bytes'] / 1024:.1f}", f"{r['latency_ms']:.2f}", f"{r['max_abs_diff_all']:.2e}",
-             bound, f"{r['reconstruction_error']:.4f}")
+            (
+                name,
+                f"{r['size_bytes'] / 1024:.1f}",
+                f"{r['latency_ms']:.2f}",
+                f"{r['max_abs_diff_all']:.2e}",
+                bound,
+                f"{r['reconstruction_error']:.4f}",
+            )
         )
     rows.append(("keras", "", "", "", "", f"{report['keras_reconstruction_error']:.4f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -433,11 +439,13 @@ def main(argv=None):
     parser.add_argument("model", help="a .keras file, or a run directory holding model.keras")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(
-        "--tflite", default="float32",
+        "--tflite",
+        default="float32",
         help=f"TFLite format(s), comma-separated, of {', '.join(TFLITE_FORMATS)}; or 'all' or 'none'",
     )
     parser.add_argument(
-        "--data", help="a .npy of training inputs: int8 calibration and held-out parity inputs "
+        "--data",
+        help="a .npy of training inputs: int8 calibration and held-out parity inputs "
         "(default: uniform noise in [0, 1])",
     )
     args = parser.parse_args(argv)

@@ -1,9 +1,9 @@
 """keras-ae: the autoencoder family as Keras models.
 
-    import keras_ae
-    model = keras_ae.get_model("denoising", input_shape=(64,), latent_dim=32)
-    model.compile()
-    model.fit(x, epochs=10)
+import keras_ae
+model = keras_ae.get_model("denoising", input_shape=(64,), latent_dim=32)
+model.compile()
+model.fit(x, epochs=10)
 """
 
 from keras_ae import models  # noqa: F401  (registers the zoo)

@@ -61,8 +61,10 @@ class Autoencoder(keras.Model):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # A variant's own encode and decode check what they are given, as model(x) does.
-        for name, expected_shape in (("encode", lambda model: model.feature_shape),
-                                     ("decode", lambda model: (model.latent_dim,))):
+        for name, expected_shape in (
+            ("encode", lambda model: model.feature_shape),
+            ("decode", lambda model: (model.latent_dim,)),
+        ):
             if name in vars(cls):
                 setattr(cls, name, _checking(vars(cls)[name], expected_shape))
 
@@ -187,8 +189,7 @@ class Autoencoder(keras.Model):
         """
         if kwargs.get("loss") is not None:
             raise ValueError(
-                f"{type(self).__name__} defines its own loss terms {self.loss_term_names}; "
-                "compile it without `loss`."
+                f"{type(self).__name__} defines its own loss terms {self.loss_term_names}; compile it without `loss`."
             )
         if jit_compile == "auto" and execution.default_jit_compile(self, kwargs.get("run_eagerly", False)):
             jit_compile = True

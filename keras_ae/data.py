@@ -212,8 +212,10 @@ def _read_patches(data_dir, patch_size=8, num_patches=10000, downsample=1):
         raise ValueError(f"num_patches must be an int >= 10; got {num_patches!r}.")
     if isinstance(downsample, bool) or int(downsample) != downsample or not 1 <= downsample <= 8:
         raise ValueError(f"downsample must be an int from 1 to 8; got {downsample!r}.")
-    images = [whiten(block_mean(image.astype(np.float64).mean(axis=2), int(downsample)))
-              for image in load_sample_images().images]
+    images = [
+        whiten(block_mean(image.astype(np.float64).mean(axis=2), int(downsample)))
+        for image in load_sample_images().images
+    ]
     rng = np.random.default_rng(_SPLIT_SEED)
     which = rng.integers(len(images), size=num_patches)
     patches = np.empty((num_patches, patch_size * patch_size))

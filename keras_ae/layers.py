@@ -40,8 +40,12 @@ class DenseTranspose(keras.layers.Layer):
         # The tie is made by the model that owns both layers (it passes
         # `dense` when it rebuilds itself from its own config); a layer
         # reference is not serializable.
-        return {**super().get_config(), "units": self.units,
-                "activation": keras.activations.serialize(self.activation), "tied_to": self.dense.name}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "tied_to": self.dense.name,
+        }
 
 
 def dense_encoder(input_shape, hidden_units, latent_dim, activation, code_activation, name):
@@ -77,10 +81,7 @@ def dense_decoder(latent_dim, hidden_units, output_shape, activation, name, tied
 def conv_encoder(input_shape, filters, kernel_size, activation, latent_dim, code_activation, name):
     """(batch, H, W, C) -> stride-2 Conv2D per entry of `filters` -> flatten -> Dense(latent_dim)."""
     stack = [keras.Input(shape=tuple(input_shape))]
-    stack += [
-        keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation)
-        for f in filters
-    ]
+    stack += [keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation) for f in filters]
     stack += [keras.layers.Flatten(), keras.layers.Dense(latent_dim, activation=code_activation)]
     return keras.Sequential(stack, name=name)
 

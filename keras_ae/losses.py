@@ -29,9 +29,7 @@ def sigmoid_cross_entropy(x, logits):
     Computed from the logits, so a saturated sigmoid never gives log(0).
     """
     logits = tf.cast(logits, tf.float32)
-    return _per_example_sum(
-        tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(x, tf.float32), logits=logits)
-    )
+    return _per_example_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(x, tf.float32), logits=logits))
 
 
 def kl_sparsity(codes, target_rate):

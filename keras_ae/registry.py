@@ -27,8 +27,5 @@ def available_models():
 def get_model(name, **config):
     """Builds the model registered as `name` from its configuration."""
     if name not in _MODELS:
-        raise ValueError(
-            f"Unknown model {name!r}. Known models: {', '.join(available_models())}."
-        )
+        raise ValueError(f"Unknown model {name!r}. Known models: {', '.join(available_models())}.")
     return _MODELS[name](**config)
-

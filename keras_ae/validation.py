@@ -24,9 +24,7 @@ def check_feature_shape(shape, feature_shape):
         )
     for got, want in zip(shape[1:], feature_shape, strict=True):
         if got is not None and got != want:
-            raise ValueError(
-                f"Wrong feature shape: inputs must have shape {expected}, got {shape}."
-            )
+            raise ValueError(f"Wrong feature shape: inputs must have shape {expected}, got {shape}.")
 
 
 def check_dtype(dtype, feature_shape):
@@ -67,8 +65,7 @@ def check_array(x, feature_shape, value_range=None):
         x = np.asarray(x)
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise ValueError(
-            f"Inputs must be an array or a tf.data.Dataset of shape {_describe(feature_shape)}; "
-            f"got {type(x).__name__}."
+            f"Inputs must be an array or a tf.data.Dataset of shape {_describe(feature_shape)}; got {type(x).__name__}."
         )
     try:
         check_dtype(x.dtype, feature_shape)
@@ -82,9 +79,7 @@ def check_array(x, feature_shape, value_range=None):
     if bad.any():
         first = int(np.argwhere(bad.reshape(len(x), -1).any(axis=1))[0, 0])
         kind = "NaN" if np.isnan(x).any() else "Inf"
-        raise ValueError(
-            f"Inputs contain {kind} (first in example {first}): every value must be finite."
-        )
+        raise ValueError(f"Inputs contain {kind} (first in example {first}): every value must be finite.")
     if value_range is not None:
         low, high = x.min(), x.max()
         if low < value_range[0] or high > value_range[1]:
@@ -108,9 +103,7 @@ def check_dataset(dataset, feature_shape, value_range=None):
         )
     x_spec = spec[0] if isinstance(spec, tuple) else spec
     if not isinstance(x_spec, tf.TensorSpec):
-        raise ValueError(
-            f"Dataset elements must be tensors of shape {_describe(feature_shape)}; got {spec}."
-        )
+        raise ValueError(f"Dataset elements must be tensors of shape {_describe(feature_shape)}; got {spec}.")
     check_dtype(x_spec.dtype, feature_shape)
     check_feature_shape(x_spec.shape, feature_shape)
 

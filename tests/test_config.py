@@ -61,9 +61,25 @@ def test_every_option_has_exactly_one_flag_and_the_parsed_defaults_are_the_descr
         assert action.option_strings == expected
         assert isinstance(action, argparse.BooleanOptionalAction) == (option.type is bool)
     assert {o.flag for o in OPTIONS} >= {
-        "--data-dir", "--latent-dim", "--model-option", "--dataset-option", "--batch-size", "--learning-rate",
-        "--shuffle", "--jit-compile", "--mixed-precision", "--steps-per-execution", "--backup-every",
-        "--image-every", "--export", "--verbose", "--strategy", "--virtual-cpus", "--seed", "--out", "--binarize",
+        "--data-dir",
+        "--latent-dim",
+        "--model-option",
+        "--dataset-option",
+        "--batch-size",
+        "--learning-rate",
+        "--shuffle",
+        "--jit-compile",
+        "--mixed-precision",
+        "--steps-per-execution",
+        "--backup-every",
+        "--image-every",
+        "--export",
+        "--verbose",
+        "--strategy",
+        "--virtual-cpus",
+        "--seed",
+        "--out",
+        "--binarize",
     }
     config = train.parse_config([])
     assert list(config) == NAMES  # the keys, in order, of config.json
@@ -103,8 +119,11 @@ def test_help_shows_each_default_once_and_the_choices_from_their_registries():
 # ---------------------------------------------------------- sources of values
 def test_defaults_then_config_file_then_flags(tmp_path):
     path = tmp_path / "run.json"
-    path.write_text(json.dumps({"epochs": 7, "latent_dim": 4, "binarize": "none", "model_options": {"a": 1, "b": 2},
-                                "jit_compile": False}))
+    path.write_text(
+        json.dumps(
+            {"epochs": 7, "latent_dim": 4, "binarize": "none", "model_options": {"a": 1, "b": 2}, "jit_compile": False}
+        )
+    )
     config = train.parse_config(["--config", str(path), "--epochs", "3", "--model-option", "b=3", "--jit-compile"])
     assert config["epochs"] == 3 and config["latent_dim"] == 4 and config["batch_size"] == 64
     assert config["model_options"] == {"a": 1, "b": 3} and config["jit_compile"] is True
@@ -136,8 +155,13 @@ def test_bad_config_files_are_refused_with_one_line(text, message, tmp_path):
     assert "\n" not in str(error.value) and str(error.value).startswith(message.format(path=path))
 
 
-@pytest.mark.parametrize("pair, message", [("x", "--model-option takes key=value; got 'x'."),
-                                           ("x=[1", "--model-option 'x=[1': the value is not valid YAML.")])
+@pytest.mark.parametrize(
+    "pair, message",
+    [
+        ("x", "--model-option takes key=value; got 'x'."),
+        ("x=[1", "--model-option 'x=[1': the value is not valid YAML."),
+    ],
+)
 def test_bad_pairs_are_refused_with_one_line(pair, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         train.parse_config(["--model-option", pair])
@@ -183,8 +207,14 @@ def test_check_messages(name, value, message):
 
 def test_a_default_outside_the_type_is_valid_only_for_its_own_option():
     config = train.parse_config([])
-    for valid in ({"seed": None}, {"jit_compile": "auto"}, {"binarize": None}, {"learning_rate": 1},
-                  {"jit_compile": False}, {"steps_per_execution": 4}):
+    for valid in (
+        {"seed": None},
+        {"jit_compile": "auto"},
+        {"binarize": None},
+        {"learning_rate": 1},
+        {"jit_compile": False},
+        {"steps_per_execution": 4},
+    ):
         run_config.check({**config, **valid})
     for invalid in ({"shuffle": "auto"}, {"epochs": None}, {"jit_compile": None}, {"mixed_precision": 0}):
         with pytest.raises(ValueError):

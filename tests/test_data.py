@@ -33,7 +33,8 @@ def test_scales():
     np.testing.assert_allclose(
         data.load("digits", "validation", scale="standard"),
         (data.load("digits", "validation", scale="raw") - raw.mean()) / raw.std(),
-        rtol=1e-4, atol=1e-5,
+        rtol=1e-4,
+        atol=1e-5,
     )
 
 
@@ -76,8 +77,10 @@ def test_whitening_decorrelates_neighbouring_pixels():
 
 def test_block_mean_averages_blocks():
     image = np.arange(30.0).reshape(5, 6)
-    expected = [[(0 + 1 + 6 + 7) / 4, (2 + 3 + 8 + 9) / 4, (4 + 5 + 10 + 11) / 4],
-                [(12 + 13 + 18 + 19) / 4, (14 + 15 + 20 + 21) / 4, (16 + 17 + 22 + 23) / 4]]
+    expected = [
+        [(0 + 1 + 6 + 7) / 4, (2 + 3 + 8 + 9) / 4, (4 + 5 + 10 + 11) / 4],
+        [(12 + 13 + 18 + 19) / 4, (14 + 15 + 20 + 21) / 4, (16 + 17 + 22 + 23) / 4],
+    ]
     np.testing.assert_allclose(data.block_mean(image, 2), expected)  # the fifth row fills no block
     np.testing.assert_array_equal(data.block_mean(image, 1), image)
 

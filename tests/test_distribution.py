@@ -31,7 +31,12 @@ CONFIGS = {
     "contractive": {"jacobian": "projection"},
     "vae": {"hidden_units": [16], "dynamic_binarization": True},
     "conv_vae": {"filters": [4]},
-    "hierarchical_vae": {"hidden_units": [16], "lower_latent_dim": 6, "upper_hidden_units": [8], "dynamic_binarization": True},
+    "hierarchical_vae": {
+        "hidden_units": [16],
+        "lower_latent_dim": 6,
+        "upper_hidden_units": [8],
+        "dynamic_binarization": True,
+    },
 }
 # Each model, and the exact Jacobian, whose batch_jacobian fails on an empty batch.
 VARIANTS = [pytest.param(name, CONFIGS.get(name), id=name) for name in sorted(keras_ae.available_models())]

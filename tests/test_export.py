@@ -204,7 +204,12 @@ def test_saved_models_load_in_a_process_without_keras_ae(exported, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, json.dumps(jobs)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert not report["keras_ae_importable"] and not report["keras_ae_imported"]
@@ -219,7 +224,10 @@ def test_saved_model_cli_lists_every_signature(exported):
     cli = pathlib.Path(sys.executable).parent / "saved_model_cli"
     listing = subprocess.run(
         [str(cli), "show", "--all", "--dir", str(out / "saved_model")],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     assert set(report["signatures"]) == {"serving_default", "encode", "decode", "reconstruct", "sample"}
     for name, signature in report["signatures"].items():
@@ -258,6 +266,7 @@ def test_quantized_formats_are_reported(case, tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
     for fmt, result in formats.items():
         if fmt == "saved_model":
+
             def run(signature, inputs):
                 return {k: v.numpy() for k, v in loaded.signatures[signature](**inputs).items()}
         else:
@@ -273,8 +282,9 @@ def test_quantized_formats_are_reported(case, tmp_path):
             got = run(signature, {input_name: inputs})
             for key, want in outputs.items():
                 diffs[signature, key] = float(np.max(np.abs(got[key] - want)))
-                np.testing.assert_allclose(result["max_abs_diff"][signature][key], diffs[signature, key],
-                                           rtol=1e-3, atol=1e-6)
+                np.testing.assert_allclose(
+                    result["max_abs_diff"][signature][key], diffs[signature, key], rtol=1e-3, atol=1e-6
+                )
             if signature == "reconstruct":
                 error = np.mean(np.abs(heldout - got["reconstruction"]))
                 np.testing.assert_allclose(result["reconstruction_error"], error, rtol=1e-5)
@@ -283,8 +293,10 @@ def test_quantized_formats_are_reported(case, tmp_path):
         else:  # quantized: reconstructions, in [0, 1], within 0.1 of Keras
             assert max(v for (signature, _), v in diffs.items() if signature == "reconstruct") < 0.1, (fmt, diffs)
     # Quantized weights: float16 halves the weights' bytes, dynamic and int8 quarter them.
-    sizes = {fmt: formats[f"tflite_{fmt}"]["size_bytes"] / formats["tflite_float32"]["size_bytes"]
-             for fmt in ("float16", "dynamic", "int8")}
+    sizes = {
+        fmt: formats[f"tflite_{fmt}"]["size_bytes"] / formats["tflite_float32"]["size_bytes"]
+        for fmt in ("float16", "dynamic", "int8")
+    }
     assert sizes["float16"] < 0.6 and sizes["dynamic"] < 0.45 and sizes["int8"] < 0.45, sizes
     for fmt in ("tflite_dynamic", "tflite_int8"):
         assert formats[fmt]["bound"] is None and formats[fmt]["within_bound"] is None

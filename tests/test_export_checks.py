@@ -51,8 +51,11 @@ def test_tflite_runner_checks_inputs_before_invoking(exported):
         assert str(caught.value) == (
             f"Signature 'encode' expects x of shape (None, 64) and dtype float32; got shape {shape} and dtype float32."
         )
-    with pytest.raises(ValueError, match=r"^Signature 'encode' expects x of shape \(None, 64\) and dtype float32; "
-                                         r"got shape \(2, 64\) and dtype float64\.$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Signature 'encode' expects x of shape \(None, 64\) and dtype float32; "
+        r"got shape \(2, 64\) and dtype float64\.$",
+    ):
         encode(x=np.ones((2, 64)))
     with pytest.raises(ValueError, match=r"^Signature 'encode' takes inputs \['x'\]; got \['code'\]\.$"):
         encode(code=np.ones((2, 64), np.float32))

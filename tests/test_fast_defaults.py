@@ -20,17 +20,25 @@ def test_random_draws_are_keras_random_bit_for_bit(mode):
     ours_gen, keras_gen = keras.random.SeedGenerator(3), keras.random.SeedGenerator(3)
 
     def ours():
-        return (random_normal(tf.constant([2, 50, 20]), ours_gen), random_uniform((50, 784), ours_gen),
-                random_normal((7,), 11), random_uniform((7,), 11, dtype="float64"))
+        return (
+            random_normal(tf.constant([2, 50, 20]), ours_gen),
+            random_uniform((50, 784), ours_gen),
+            random_normal((7,), 11),
+            random_uniform((7,), 11, dtype="float64"),
+        )
 
     def theirs():
-        return (keras.random.normal((2, 50, 20), seed=keras_gen), keras.random.uniform((50, 784), seed=keras_gen),
-                keras.random.normal((7,), seed=11), keras.random.uniform((7,), seed=11, dtype="float64"))
+        return (
+            keras.random.normal((2, 50, 20), seed=keras_gen),
+            keras.random.uniform((50, 784), seed=keras_gen),
+            keras.random.normal((7,), seed=11),
+            keras.random.uniform((7,), seed=11, dtype="float64"),
+        )
 
     if mode != "eager":
         ours, theirs = tf.function(ours, jit_compile=mode == "xla"), tf.function(theirs, jit_compile=mode == "xla")
     for _ in range(2):  # the generators advance alike
-        for a, b in zip(ours(), theirs()):
+        for a, b in zip(ours(), theirs(), strict=True):
             assert a.dtype == b.dtype
             np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -90,7 +98,7 @@ def test_xla_training_matches_graph_training():
         weights.append((model.get_weights(), history.history["loss"]))
     (w_xla, loss_xla), (w_graph, loss_graph) = weights
     np.testing.assert_allclose(loss_xla, loss_graph, rtol=1e-4)
-    for a, b in zip(w_xla, w_graph):
+    for a, b in zip(w_xla, w_graph, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4)
 
 
@@ -115,13 +123,19 @@ def test_random_draws_match_keras_under_xla_for_many_seeds_and_shapes():
         for shape in ((5, 7), (2, 100, 20)):
             ours_gen, keras_gen = keras.random.SeedGenerator(seed), keras.random.SeedGenerator(seed)
             ours_gen.state.assign(keras_gen.state.value)
-            ours = tf.function(lambda: (random_normal(shape, ours_gen), random_uniform(shape, ours_gen)), jit_compile=True)
+            ours = tf.function(
+                lambda shape=shape, gen=ours_gen: (random_normal(shape, gen), random_uniform(shape, gen)),
+                jit_compile=True,
+            )
             theirs = tf.function(
-                lambda: (keras.random.normal(shape, seed=keras_gen), keras.random.uniform(shape, seed=keras_gen)),
+                lambda shape=shape, gen=keras_gen: (
+                    keras.random.normal(shape, seed=gen),
+                    keras.random.uniform(shape, seed=gen),
+                ),
                 jit_compile=True,
             )
             for _ in range(2):
-                for a, b in zip(ours(), theirs()):
+                for a, b in zip(ours(), theirs(), strict=True):
                     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
@@ -172,10 +186,10 @@ def test_fused_steps_train_as_keras_one_step_at_a_time():
     (_, one_at_a_time, loss_keras, steps_keras), (_, fused, loss_fused, steps_fused) = runs
     assert steps_fused == steps_keras == 2 * len(sizes)
     np.testing.assert_allclose(loss_fused, loss_keras, rtol=1e-6)
-    for a, b in zip(fused, one_at_a_time):
+    for a, b in zip(fused, one_at_a_time, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
     # The weights moved: the comparison is not between two untrained models.
-    assert max(np.abs(a - b).max() for a, b in zip(fused, runs[0][0])) > 1e-3
+    assert max(np.abs(a - b).max() for a, b in zip(fused, runs[0][0], strict=True)) > 1e-3
 
 
 def test_a_loop_of_models_logs_no_retracing_warning(caplog):

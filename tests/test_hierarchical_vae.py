@@ -44,7 +44,9 @@ def _log_px_by_quadrature(model, x, grid):
     logits = model.apply_network(model.decoder, grid[:, None]).numpy()  # (G, features): p(x|z1) per z1
     log_px_z1 = -(np.logaddexp(0, logits)[None] - x[:, None] * logits[None]).sum(-1)  # (N, G)
     loc, scale = (t.numpy()[:, 0] for t in model.gaussian_parameters(model.upper_decoder, grid[:, None]))  # per z2
-    log_p_z1_z2 = -0.5 * ((grid[None, :] - loc[:, None]) / scale[:, None]) ** 2 - np.log(scale[:, None] * np.sqrt(2 * np.pi))
+    log_p_z1_z2 = -0.5 * ((grid[None, :] - loc[:, None]) / scale[:, None]) ** 2 - np.log(
+        scale[:, None] * np.sqrt(2 * np.pi)
+    )
     log_p_z2 = -0.5 * grid**2 - 0.5 * np.log(2 * np.pi)
     joint = log_px_z1[:, None, :] + log_p_z1_z2[None] + log_p_z2[None, :, None]  # (N, z2, z1)
     top = joint.max(axis=(1, 2), keepdims=True)
@@ -56,8 +58,13 @@ def test_log_likelihood_equals_numerical_integration_over_both_latents():
     importance weights have a finite variance, so 20,000 draws estimate log p(x) to a few hundredths."""
     rng = np.random.default_rng(1)
     model = HierarchicalVariationalAutoencoder(
-        input_shape=(5,), latent_dim=1, lower_latent_dim=1, hidden_units=[6], upper_hidden_units=[4],
-        scale_activation="exp", seed=2,
+        input_shape=(5,),
+        latent_dim=1,
+        lower_latent_dim=1,
+        hidden_units=[6],
+        upper_hidden_units=[4],
+        scale_activation="exp",
+        seed=2,
     )
     for network in (model.decoder, model.upper_decoder):
         network.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32") for w in network.get_weights()])
@@ -74,8 +81,13 @@ def test_log_likelihood_equals_numerical_integration_over_both_latents():
 def test_trains_and_counts_active_units_per_layer():
     x = (np.random.default_rng(3).random((256, 16)) < 0.3).astype("float32")
     model = keras_ae.get_model(
-        "hierarchical_vae", input_shape=(16,), latent_dim=2, lower_latent_dim=4, hidden_units=[16],
-        upper_hidden_units=[8], seed=0,
+        "hierarchical_vae",
+        input_shape=(16,),
+        latent_dim=2,
+        lower_latent_dim=4,
+        hidden_units=[16],
+        upper_hidden_units=[8],
+        seed=0,
     )
     model.compile(jit_compile=False)
     history = model.fit(x, epochs=3, batch_size=32, verbose=0).history

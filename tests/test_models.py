@@ -45,14 +45,20 @@ def numpy_forward(model, x):
     layers with `activation`, then the decoder's (tied: the encoder's kernels transposed, the decoder's biases),
     the last with `output_activation`."""
     act, out = _ACTIVATIONS[model.activation], _ACTIVATIONS[model.output_activation]
-    encoder = [[w.astype(np.float64) for w in layer.get_weights()]
-               for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
+    encoder = [
+        [w.astype(np.float64) for w in layer.get_weights()]
+        for layer in model.encoder.layers
+        if isinstance(layer, keras.layers.Dense)
+    ]
     if model.tied_weights:
         biases = [layer.bias.numpy().astype(np.float64) for layer in model.decoder.layers if layer.weights]
         decoder = [(kernel.T, bias) for (kernel, _), bias in zip(encoder[::-1], biases, strict=True)]
     else:
-        decoder = [[w.astype(np.float64) for w in layer.get_weights()]
-                   for layer in model.decoder.layers if isinstance(layer, keras.layers.Dense)]
+        decoder = [
+            [w.astype(np.float64) for w in layer.get_weights()]
+            for layer in model.decoder.layers
+            if isinstance(layer, keras.layers.Dense)
+        ]
     h = np.asarray(x, np.float64).reshape(len(x), -1)
     for kernel, bias in encoder:
         h = act(h @ kernel + bias)
@@ -120,8 +126,13 @@ def test_contractive_penalty_matches_finite_differences(jacobian, options, digit
 
 def test_contractive_projection_estimator_is_unbiased(digits):
     model = keras_ae.get_model(
-        "contractive", input_shape=(64,), latent_dim=16, hidden_units=[48, 32],
-        jacobian="projection", num_projections=4000, seed=2,
+        "contractive",
+        input_shape=(64,),
+        latent_dim=16,
+        hidden_units=[48, 32],
+        jacobian="projection",
+        num_projections=4000,
+        seed=2,
     )
     x = digits[:8]
     exact = finite_difference_jacobian_norm(model, x).mean()
@@ -162,8 +173,9 @@ def test_kl_sparsity_value_and_gradient_match_closed_form():
 
 def test_l1_sparsity_value():
     codes = tf.constant([[1.0, -2.0], [0.5, 0.0]])
-    model = keras_ae.get_model("sparse", input_shape=(4,), latent_dim=2, penalty="l1", sparsity_weight=0.1,
-                               activation="relu")
+    model = keras_ae.get_model(
+        "sparse", input_shape=(4,), latent_dim=2, penalty="l1", sparsity_weight=0.1, activation="relu"
+    )
     np.testing.assert_allclose(model.penalties(None, codes)["sparsity"].numpy(), 0.1 * (3.0 + 0.5) / 2)
 
 
@@ -172,8 +184,13 @@ def test_kl_sparse_autoencoder_reaches_the_target_rate():
     rho = 0.05
     keras.utils.set_random_seed(0)
     model = keras_ae.get_model(
-        "sparse", input_shape=patches.shape[1:], latent_dim=25, penalty="kl",
-        target_rate=rho, sparsity_weight=3.0, seed=0,
+        "sparse",
+        input_shape=patches.shape[1:],
+        latent_dim=25,
+        penalty="kl",
+        target_rate=rho,
+        sparsity_weight=3.0,
+        seed=0,
     )
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     model.fit(patches, epochs=15, batch_size=250, verbose=0)
@@ -202,8 +219,16 @@ def test_denoising_corrupts_in_training_only(corruption, digits):
     mean m_i and variance s_i² (Vincent et al. 2010, §4.2, noise level ν = 0.3), against the clean target:
     E Σ_i (r − δM)_i² = Σ_i (r − mM)_i² + Σ_i s_i² (MMᵀ)_ii."""
     nu = 0.3
-    model = keras_ae.get_model("denoising", input_shape=(64,), latent_dim=8, corruption=corruption,
-                               noise_level=nu, activation=None, output_activation=None, seed=0)
+    model = keras_ae.get_model(
+        "denoising",
+        input_shape=(64,),
+        latent_dim=8,
+        corruption=corruption,
+        noise_level=nu,
+        activation=None,
+        output_activation=None,
+        seed=0,
+    )
     model.compile(jit_compile=False)
     rng = np.random.default_rng(0)
     u, c, v, d = rng.normal(0, 0.2, (64, 8)), rng.normal(0, 0.1, 8), rng.normal(0, 0.2, (8, 64)), np.zeros(64)
@@ -225,8 +250,9 @@ def test_denoising_corrupts_in_training_only(corruption, digits):
         mean = nu * (0.5 - x)
         variance = nu / 2 * (x**2 + (1 - x) ** 2) - mean**2
     expected = (np.sum((r - mean @ m_matrix) ** 2, axis=1) + variance @ np.diag(m_matrix @ m_matrix.T)).mean()
-    draws = np.array([model.loss_terms(tf.constant(x, tf.float32), training=True)["reconstruction"].numpy()
-                      for _ in range(20)])
+    draws = np.array(
+        [model.loss_terms(tf.constant(x, tf.float32), training=True)["reconstruction"].numpy() for _ in range(20)]
+    )
     stderr = draws.std(ddof=1) / np.sqrt(len(draws))
     assert abs(draws.mean() - expected) < 5 * stderr
     assert abs(expected - clean) > 10 * stderr  # with these weights the corruption's effect is 35 to 65 stderr
@@ -270,8 +296,9 @@ def test_weight_decay_is_lambda_times_the_squared_kernel_norm(digits):
     norms = {}
     for decay in (0.0, 0.01):
         keras.utils.set_random_seed(0)
-        model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=8, hidden_units=[16],
-                                   tied_weights=True, weight_decay=decay)
+        model = keras_ae.get_model(
+            "autoencoder", input_shape=(64,), latent_dim=8, hidden_units=[16], tied_weights=True, weight_decay=decay
+        )
         kernels = [layer.kernel for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
         if decay:  # λ Σ ||W||², the two tied kernels counted once
             terms = model.loss_terms(tf.constant(digits[:100]))
@@ -294,12 +321,12 @@ def test_weight_decay_is_lambda_times_the_squared_kernel_norm(digits):
 @pytest.mark.parametrize("tied_weights", [False, True])
 def test_greedy_layerwise_pretraining_then_fine_tuning(tied_weights, digits):
     keras.utils.set_random_seed(0)
-    model = keras_ae.get_model("autoencoder", input_shape=(64,), latent_dim=8, hidden_units=[32],
-                               tied_weights=tied_weights)
+    model = keras_ae.get_model(
+        "autoencoder", input_shape=(64,), latent_dim=8, hidden_units=[32], tied_weights=tied_weights
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     initial = reconstruction_error(model, digits)
-    layer_losses = model.pretrain_layerwise(digits, epochs=15, batch_size=64,
-                                               optimizer=keras.optimizers.Adam(0.01))
+    layer_losses = model.pretrain_layerwise(digits, epochs=15, batch_size=64, optimizer=keras.optimizers.Adam(0.01))
     assert len(layer_losses) == 2
     pretrained = reconstruction_error(model, digits)
     model.fit(digits, epochs=5, batch_size=64, verbose=0)
@@ -320,8 +347,11 @@ def test_step_reports_every_term_and_the_loss_against_numpy(digits):
     h, reconstruction = numpy_forward(model, digits[:256])
     squared_error = np.sum((digits[:256] - reconstruction) ** 2, axis=1).mean()
     sparsity = 0.01 * np.sum(np.abs(h), axis=1).mean()
-    np.testing.assert_allclose([result["reconstruction"], result["sparsity"], result["loss"]],
-                               [squared_error, sparsity, squared_error + sparsity], rtol=1e-5)
+    np.testing.assert_allclose(
+        [result["reconstruction"], result["sparsity"], result["loss"]],
+        [squared_error, sparsity, squared_error + sparsity],
+        rtol=1e-5,
+    )
 
 
 def test_evaluate_is_the_mean_over_examples_with_a_short_last_batch(digits):
@@ -336,8 +366,9 @@ def test_evaluate_is_the_mean_over_examples_with_a_short_last_batch(digits):
     np.testing.assert_allclose(reconstruction_error(model, x, batch_size=64), errors.mean(), rtol=1e-5)
 
 
-@pytest.mark.parametrize("name,options", [("autoencoder", {"hidden_units": [16]}),
-                                          ("contractive", {"jacobian": "tape"})])
+@pytest.mark.parametrize(
+    "name,options", [("autoencoder", {"hidden_units": [16]}), ("contractive", {"jacobian": "tape"})]
+)
 def test_mirrored_strategy_matches_one_device(name, options, digits, mirrored_strategy):
     x = digits[:256]
 

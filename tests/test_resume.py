@@ -23,8 +23,24 @@ REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 4
 STEPS_PER_EPOCH = 23  # digits: 1437 examples in batches of 64
 # A VAE with dynamic binarization: weights, optimizer, the model's random state and the data stream all matter.
-ARGS = ["--model", "vae", "--latent-dim", "4", "--model-option", "hidden_units=[16]", "--binarize", "dynamic",
-        "--epochs", str(EPOCHS), "--seed", "3", "--image-every", "0", "--verbose", "2"]
+ARGS = [
+    "--model",
+    "vae",
+    "--latent-dim",
+    "4",
+    "--model-option",
+    "hidden_units=[16]",
+    "--binarize",
+    "dynamic",
+    "--epochs",
+    str(EPOCHS),
+    "--seed",
+    "3",
+    "--image-every",
+    "0",
+    "--verbose",
+    "2",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -167,8 +183,10 @@ def test_a_damaged_state_file_restarts_training_with_one_line(tmp_path, capsys):
     Path(folder, backup.STATE).write_text('{"backups": [{"epo')
     assert backup.restore(_fresh_model(), folder) == (0, None)
     printed = capsys.readouterr().out.strip().splitlines()
-    assert printed == [f"The backup is unusable: {os.path.join(folder, backup.STATE)} is damaged (JSONDecodeError); "
-                       "training restarts from the first epoch."]
+    assert printed == [
+        f"The backup is unusable: {os.path.join(folder, backup.STATE)} is damaged (JSONDecodeError); "
+        "training restarts from the first epoch."
+    ]
 
 
 # ------------------------------------------------------------ the run folder
@@ -185,8 +203,13 @@ def test_a_folder_in_use_is_refused_and_a_stale_lock_cleared(tmp_path, capsys):
             train.main(["--out", str(out), *QUIET])
         assert exit_info.value.code == 2
         error = capsys.readouterr().err.strip()
-        assert error.endswith(f"{out} is in use by process {holder.pid} ({out / run_folder.LOCK}); "
-                              "wait for it to end or choose another --out.") and "\n" not in error
+        assert (
+            error.endswith(
+                f"{out} is in use by process {holder.pid} ({out / run_folder.LOCK}); "
+                "wait for it to end or choose another --out."
+            )
+            and "\n" not in error
+        )
     finally:
         holder.kill()
         holder.wait()

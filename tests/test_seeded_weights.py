@@ -35,7 +35,12 @@ CONFIGS = {
     "contractive": {"jacobian": "projection"},
     "vae": {"hidden_units": [16], "dynamic_binarization": True},
     "conv_vae": {"filters": [4]},
-    "hierarchical_vae": {"hidden_units": [16], "lower_latent_dim": 6, "upper_hidden_units": [8], "dynamic_binarization": True},
+    "hierarchical_vae": {
+        "hidden_units": [16],
+        "lower_latent_dim": 6,
+        "upper_hidden_units": [8],
+        "dynamic_binarization": True,
+    },
 }
 PATHS = ("deterministic", "fast")
 

@@ -3,11 +3,9 @@ errors, distribution, reproducibility, NaN stop and resume after a kill."""
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -110,8 +108,14 @@ def test_run_writes_models_config_tensorboard_and_export(tmp_path, monkeypatch, 
 
 def test_vae_writes_prior_samples_and_latent_manifold(tmp_path):
     result = train.run(
-        model="vae", latent_dim=2, model_options={"hidden_units": [32]}, epochs=1, image_every=1,
-        out=str(tmp_path), verbose=0, export=False,
+        model="vae",
+        latent_dim=2,
+        model_options={"hidden_units": [32]},
+        epochs=1,
+        image_every=1,
+        out=str(tmp_path),
+        verbose=0,
+        export=False,
     )
     images = summaries(Path(result.out) / "logs" / "images")
     assert image_shapes(images["prior_samples"][0][1]) == [(2 * 9 - 1, 8 * 9 - 1, 1)]
@@ -138,7 +142,9 @@ def test_filter_images_are_the_first_layer_kernels_and_tile_scales_each():
 # --------------------------------------------------------- configuration
 def test_flags_override_the_config_file(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("model: denoising\nepochs: 7\nbinarize: none\nmodel_options:\n  hidden_units: [32]\n  corruption: gaussian\n")
+    path.write_text(
+        "model: denoising\nepochs: 7\nbinarize: none\nmodel_options:\n  hidden_units: [32]\n  corruption: gaussian\n"
+    )
     config = train.parse_config(
         ["--config", str(path), "--epochs", "3", "--model-option", "noise_level=0.5", "--no-shuffle"]
     )
@@ -153,9 +159,15 @@ def test_flags_override_the_config_file(tmp_path):
     [
         (["--model", "nope"], "Unknown model 'nope'. Known models: "),
         (["--dataset", "cifar"], "Unknown data set 'cifar'"),
-        (["--model", "conv", "--dataset", "patches"], "conv needs image inputs of shape (height, width, channels); got input_shape=(64,)"),
+        (
+            ["--model", "conv", "--dataset", "patches"],
+            "conv needs image inputs of shape (height, width, channels); got input_shape=(64,)",
+        ),
         (["--epochs", "-2"], "epochs must be an int >= 1; got -2"),
-        (["--model-option", "colour=red"], "Unrecognized keyword arguments passed to MLPAutoencoder: {'colour': 'red'}"),
+        (
+            ["--model-option", "colour=red"],
+            "Unrecognized keyword arguments passed to MLPAutoencoder: {'colour': 'red'}",
+        ),
         (["--dataset", "mnist", "--data-dir", "{tmp}"], "mnist is not in {tmp}: put mnist.npz with arrays"),
         (["--strategy", "multi_worker"], "strategy multi_worker reads its cluster from TF_CONFIG"),
     ],
@@ -176,8 +188,18 @@ def test_invalid_options_stop_with_one_line_before_writing(argv, message, tmp_pa
 def test_seed_makes_runs_bit_identical_and_config_json_reproduces(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     # Shuffling and Gaussian corruption both draw random numbers.
-    argv = ["--model", "denoising", "--model-option", "corruption=gaussian", "--epochs", "2", "--seed", "7",
-            "--image-every", "0"]
+    argv = [
+        "--model",
+        "denoising",
+        "--model-option",
+        "corruption=gaussian",
+        "--epochs",
+        "2",
+        "--seed",
+        "7",
+        "--image-every",
+        "0",
+    ]
     assert train.main(argv + ["--out", str(first)] + QUIET) == 0
     assert train.main(["--config", str(first / "config.json"), "--out", str(second)]) == 0
     for a, b in zip(weights(first / "model.keras"), weights(second / "model.keras"), strict=True):
@@ -187,8 +209,17 @@ def test_seed_makes_runs_bit_identical_and_config_json_reproduces(tmp_path):
 def test_mirrored_over_two_cpus_matches_one_device(tmp_path, mirrored_strategy):
     """Same global batch, no shuffle, same seed; SGD, whose step size scales
     with the gradient, so a missing 1/replicas loss scaling would show."""
-    common = dict(epochs=2, batch_size=32, shuffle=False, seed=0, optimizer="sgd", learning_rate=1e-3,
-                  image_every=0, verbose=0, export=False)
+    common = dict(
+        epochs=2,
+        batch_size=32,
+        shuffle=False,
+        seed=0,
+        optimizer="sgd",
+        learning_rate=1e-3,
+        image_every=0,
+        verbose=0,
+        export=False,
+    )
     one = train.run(out=str(tmp_path / "one"), **common)
     mirrored = train.run(out=str(tmp_path / "mirrored"), shared_strategy=mirrored_strategy, **common)
     assert one.model.distribute_strategy.num_replicas_in_sync == 1
@@ -253,10 +284,16 @@ def test_multi_worker_run_of_two_processes_ends_with_identical_weights(tmp_path)
     processes = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        processes.append(subprocess.Popen(
-            command, cwd=tmp_path, env={**subprocess_env(), "TF_CONFIG": tf_config},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=tmp_path,
+                env={**subprocess_env(), "TF_CONFIG": tf_config},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     try:
         logs = [p.communicate(timeout=240)[0] for p in processes]
     finally:

@@ -33,8 +33,11 @@ def _softplus(a):
 
 def _dense_weights(network):
     """[(kernel, bias)] of the Dense layers of an MLP encoder or decoder, in order, as float64."""
-    return [[w.astype(np.float64) for w in layer.get_weights()]
-            for layer in network.layers if isinstance(layer, keras.layers.Dense)]
+    return [
+        [w.astype(np.float64) for w in layer.get_weights()]
+        for layer in network.layers
+        if isinstance(layer, keras.layers.Dense)
+    ]
 
 
 def _mlp_vae_posterior(model, x):
@@ -65,8 +68,9 @@ def _gaussian_kl(loc, scale):
 def _nearly_deterministic_vae(**options):
     """An MLP VAE (Bernoulli, tanh) whose q(z|x) has σ = e^-15: its posterior draw is μ(x) to within 1e-6,
     so each reported term has a deterministic numpy value, `_numpy_terms`."""
-    model = keras_ae.get_model("vae", input_shape=(64,), latent_dim=LATENT, hidden_units=[16],
-                               scale_activation="exp", seed=11, **options)
+    model = keras_ae.get_model(
+        "vae", input_shape=(64,), latent_dim=LATENT, hidden_units=[16], scale_activation="exp", seed=11, **options
+    )
     dense = model.encoder.layers[-1]
     kernel, bias = dense.get_weights()
     kernel[:, LATENT:], bias[LATENT:] = 0.0, -30.0  # log σ² = −30 whatever x
@@ -92,8 +96,17 @@ def _linear_gaussian_vae(num_samples=1, n=20, features=6, sigma=0.5):
     b = rng.normal(size=features)
     variance = 1.0 / (1.0 + a**2 / sigma**2)
     gain = w.T * variance / sigma**2  # μ(x) = (x − b) gain
-    model = keras_ae.get_model("vae", input_shape=(features,), latent_dim=2, hidden_units=[], likelihood="gaussian",
-                               decoder_scale=sigma, scale_activation="exp", num_samples=num_samples, seed=4)
+    model = keras_ae.get_model(
+        "vae",
+        input_shape=(features,),
+        latent_dim=2,
+        hidden_units=[],
+        likelihood="gaussian",
+        decoder_scale=sigma,
+        scale_activation="exp",
+        num_samples=num_samples,
+        seed=4,
+    )
     model.decoder.layers[0].set_weights([w.astype("float32"), b.astype("float32")])
     kernel = np.concatenate([gain, np.zeros((features, 2))], axis=1)  # [μ | log σ²] columns
     bias = np.concatenate([-b @ gain, np.log(variance)])
@@ -102,8 +115,11 @@ def _linear_gaussian_vae(num_samples=1, n=20, features=6, sigma=0.5):
     cov = w.T @ w + sigma**2 * np.eye(features)
     diff = x - b
     log_px = -0.5 * (np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff) + np.linalg.slogdet(2 * np.pi * cov)[1])
-    return model, x, {"w": w, "b": b, "a": a, "sigma": sigma, "variance": variance, "loc": diff @ gain,
-                      "log_px": log_px}
+    return (
+        model,
+        x,
+        {"w": w, "b": b, "a": a, "sigma": sigma, "variance": variance, "loc": diff @ gain, "log_px": log_px},
+    )
 
 
 def test_analytic_kl_equals_closed_form_and_monte_carlo(binary_digits):
@@ -129,8 +145,15 @@ def test_analytic_kl_equals_closed_form_and_monte_carlo(binary_digits):
 def test_monte_carlo_kl_estimator_is_unbiased(binary_digits):
     x = tf.constant(binary_digits[:64])
     # Each call averages log q(z) − log p(z) over 200 draws of z per example.
-    model = keras_ae.get_model("vae", input_shape=(64,), latent_dim=LATENT, hidden_units=[32],
-                               kl_estimator="monte_carlo", num_samples=200, seed=2)
+    model = keras_ae.get_model(
+        "vae",
+        input_shape=(64,),
+        latent_dim=LATENT,
+        hidden_units=[32],
+        kl_estimator="monte_carlo",
+        num_samples=200,
+        seed=2,
+    )
     analytic = _gaussian_kl(*_mlp_vae_posterior(model, binary_digits[:64])).mean()  # numpy, from the weights
     draws = np.array([model.loss_terms(x)["kl"].numpy() for _ in range(20)])
     assert abs(draws.mean() - analytic) < 4 * draws.std() / np.sqrt(len(draws))  # t with 19 df: P(fail) < 0.1 %
@@ -199,8 +222,16 @@ def test_log_likelihood_matches_the_linear_gaussian_closed_form():
     rng = np.random.default_rng(0)
     w = rng.normal(size=(latent, features)).astype("float32")  # Keras kernel: (latent, features)
     b = rng.normal(size=features).astype("float32")
-    model = keras_ae.get_model("vae", input_shape=(features,), latent_dim=latent, hidden_units=[],
-                               likelihood="gaussian", decoder_scale=sigma, scale_activation="exp", seed=4)
+    model = keras_ae.get_model(
+        "vae",
+        input_shape=(features,),
+        latent_dim=latent,
+        hidden_units=[],
+        likelihood="gaussian",
+        decoder_scale=sigma,
+        scale_activation="exp",
+        seed=4,
+    )
     model.decoder.layers[0].set_weights([w, b])
     # Encoder: the exact posterior, deliberately perturbed so the importance weights vary.
     posterior_cov = np.linalg.inv(np.eye(latent) + w @ w.T / sigma**2)
@@ -212,8 +243,7 @@ def test_log_likelihood_matches_the_linear_gaussian_closed_form():
     x = (rng.normal(size=(20, latent)) @ w + b + sigma * rng.normal(size=(20, features))).astype("float32")
     cov = w.T @ w + sigma**2 * np.eye(features)
     diff = x - b
-    exact = -0.5 * (np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff)
-                    + np.linalg.slogdet(2 * np.pi * cov)[1])
+    exact = -0.5 * (np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff) + np.linalg.slogdet(2 * np.pi * cov)[1])
     estimate = model.log_likelihood(x, num_samples=5000, chunk_size=1000)
     np.testing.assert_allclose(estimate, exact, atol=0.05)
 
@@ -249,8 +279,7 @@ def test_evaluate_reports_each_term_against_numpy(binary_digits):
 
 
 def test_iwae_objective_is_tighter_than_the_elbo(binary_digits):
-    model = keras_ae.get_model("vae", input_shape=(64,), latent_dim=LATENT, hidden_units=[32],
-                               num_samples=20, seed=5)
+    model = keras_ae.get_model("vae", input_shape=(64,), latent_dim=LATENT, hidden_units=[32], num_samples=20, seed=5)
     model.compile()
     logs = model.evaluate(binary_digits[:500], verbose=0, return_dict=True)
     assert -logs["loss"] > logs["elbo"]  # the IWAE bound (k=20) exceeds the ELBO
@@ -267,8 +296,9 @@ def test_kl_warmup_and_beta(binary_digits):
             model.fit(binary_digits[: 100 * steps], epochs=1, batch_size=100, verbose=0)
         assert float(model.kl_weight()) == pytest.approx(beta_t)
         reconstruction, kl = _numpy_terms(model, x)
-        np.testing.assert_allclose(model.loss_terms(tf.constant(x))["loss"], (reconstruction + beta_t * kl).mean(),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            model.loss_terms(tf.constant(x))["loss"], (reconstruction + beta_t * kl).mean(), rtol=1e-5
+        )
 
 
 def test_active_units_counts_the_dimensions_in_use(binary_digits):
@@ -316,8 +346,9 @@ def test_sample_and_latent_grid():
 def test_mixed_precision_keeps_log_probabilities_in_float32(likelihood, binary_digits):
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = keras_ae.get_model("vae", input_shape=(64,), latent_dim=LATENT, hidden_units=[16],
-                                   likelihood=likelihood, seed=9)
+        model = keras_ae.get_model(
+            "vae", input_shape=(64,), latent_dim=LATENT, hidden_units=[16], likelihood=likelihood, seed=9
+        )
         x = tf.constant(binary_digits[:32])
         assert model.encoder.layers[-1].compute_dtype == "float16"
         terms = model.loss_terms(x, training=True)
@@ -336,8 +367,15 @@ def test_dynamic_binarization_draws_binary_inputs():
     On the grey input x = p, μ = 0; on Bernoulli(p) draws, E[KL] = ½ (E Σ x_i = F p, Var Σ x_i = F p (1 − p),
     a variance that values in [0, 1] with mean p reach only when they are 0 or 1)."""
     features, p = 1000, 0.3
-    model = keras_ae.get_model("vae", input_shape=(features,), latent_dim=1, hidden_units=[],
-                               dynamic_binarization=True, scale_activation="exp", seed=10)
+    model = keras_ae.get_model(
+        "vae",
+        input_shape=(features,),
+        latent_dim=1,
+        hidden_units=[],
+        dynamic_binarization=True,
+        scale_activation="exp",
+        seed=10,
+    )
     norm = np.sqrt(features * p * (1 - p))
     kernel = np.zeros((features, 2), np.float32)
     kernel[:, 0] = 1 / norm

@@ -77,8 +77,15 @@ def read_state(directory):
     try:
         with open(path) as f:
             backups = json.load(f)["backups"]
-        return [{"epoch": int(b["epoch"]), "file": str(b["file"]), "sha256": str(b["sha256"]),
-                 "best_val_loss": b.get("best_val_loss")} for b in backups]
+        return [
+            {
+                "epoch": int(b["epoch"]),
+                "file": str(b["file"]),
+                "sha256": str(b["sha256"]),
+                "best_val_loss": b.get("best_val_loss"),
+            }
+            for b in backups
+        ]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is damaged ({type(error).__name__})") from None
 

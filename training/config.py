@@ -19,8 +19,13 @@ from keras_ae.registry import available_models
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
 
-_NOUNS = {int: "an int", float: "a number", str: "a string", bool: "true or false",
-          dict: "a mapping of keyword arguments"}
+_NOUNS = {
+    int: "an int",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    dict: "a mapping of keyword arguments",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +115,12 @@ def _show(value):
 OPTIONS = (
     Option("model", str, "autoencoder", "a registry key", choices=available_models, noun="model"),
     Option("latent_dim", int, 16, "size of the code", minimum=1),
-    Option("model_options", dict, {},
-           "a model constructor argument, value read as YAML (e.g. hidden_units=[64,32]); repeatable"),
+    Option(
+        "model_options",
+        dict,
+        {},
+        "a model constructor argument, value read as YAML (e.g. hidden_units=[64,32]); repeatable",
+    ),
     Option("dataset", str, "digits", "the data set", choices=data.available_datasets, noun="data set"),
     Option("data_dir", str, None, "a folder of <dataset>.npz files", default_means="the data set is downloaded"),
     Option("dataset_options", dict, {}, "a keras_ae.data.load argument, e.g. patch_size=12 for patches; repeatable"),
@@ -122,16 +131,32 @@ OPTIONS = (
     Option("optimizer", str, "adam", "a Keras optimizer name, e.g. adam, sgd, rmsprop"),
     Option("learning_rate", float, 3e-3, "the optimizer's learning rate", minimum=0, exclusive=True),
     Option("shuffle", bool, True, "reshuffle every epoch"),
-    Option("seed", int, None, "seeds everything and, without --jit-compile, turns on op determinism: "
-           "CPU runs are bit-identical", minimum=0),
+    Option(
+        "seed",
+        int,
+        None,
+        "seeds everything and, without --jit-compile, turns on op determinism: CPU runs are bit-identical",
+        minimum=0,
+    ),
     Option("out", str, None, "the run's folder", default_means="runs/<model>-<dataset>"),
     Option("strategy", str, "auto", "the tf.distribute strategy", choices=STRATEGIES),
     Option("virtual_cpus", int, None, "split the CPU into N logical devices", minimum=1),
-    Option("jit_compile", bool, "auto", "XLA on or off",
-           default_means="on where the model is faster with it, off with --seed"),
+    Option(
+        "jit_compile",
+        bool,
+        "auto",
+        "XLA on or off",
+        default_means="on where the model is faster with it, off with --seed",
+    ),
     Option("mixed_precision", bool, False, "mixed_float16"),
-    Option("steps_per_execution", int, None, "training steps per call of the compiled function", minimum=1,
-           default_means="32 on one device, 1 distributed"),
+    Option(
+        "steps_per_execution",
+        int,
+        None,
+        "training steps per call of the compiled function",
+        minimum=1,
+        default_means="32 on one device, 1 distributed",
+    ),
     Option("backup_every", int, 1, "epochs between backups for an exact resume after a kill", minimum=1),
     Option("image_every", int, 5, "epochs between TensorBoard images and histograms, 0 for none", minimum=0),
     Option("export", bool, True, "export the model at the end"),

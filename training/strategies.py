@@ -17,7 +17,8 @@ def configure_virtual_cpus(count):
         present = len(tf.config.list_logical_devices("CPU"))
         if present != count:
             raise ValueError(
-                f"virtual_cpus={count} must be set before TensorFlow starts; it already runs on {present} CPU device(s)."
+                f"virtual_cpus={count} must be set before TensorFlow starts; "
+                f"it already runs on {present} CPU device(s)."
             ) from None
 
 

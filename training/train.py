@@ -157,8 +157,12 @@ def _train_in(out, setup):
     # The batches of epoch e are a function of (seed, e): the same after a resume and on any number of replicas.
     epoch = tf.Variable(initial_epoch, dtype=tf.int64, trainable=False)
     train_data = data.make_dataset(
-        setup.x_train, config["batch_size"], shuffle=config["shuffle"], seed=config["seed"],
-        dynamic_binarization=dynamic, epoch=epoch,
+        setup.x_train,
+        config["batch_size"],
+        shuffle=config["shuffle"],
+        seed=config["seed"],
+        dynamic_binarization=dynamic,
+        epoch=epoch,
     )
     # Validation data binarized once: every epoch is judged on the same draws.
     x_valid = data.bernoulli_sample(setup.x_valid, config["seed"] or 0) if dynamic else setup.x_valid

@@ -112,8 +112,15 @@ def run(args):
         samples[d] = model.sample(config.samples, seed=config.seed).numpy().reshape(-1, 28, 28)
         if d == 2:
             figures.append(
-                manifold_figure(model, 20, (28, 28), "MNIST, 2-D latent manifold (K&W 2014, fig. 4b)", args.out,
-                                "manifold_mnist", figsize=(5, 5))
+                manifold_figure(
+                    model,
+                    20,
+                    (28, 28),
+                    "MNIST, 2-D latent manifold (K&W 2014, fig. 4b)",
+                    args.out,
+                    "manifold_mnist",
+                    figsize=(5, 5),
+                )
             )
     fig = Figure(figsize=(3 * len(samples), 3.4))
     for ax, (d, images) in zip(fig.subplots(1, len(samples), squeeze=False)[0], samples.items(), strict=True):
@@ -149,8 +156,15 @@ def run(args):
         f"{len(frey)} training frames (keras_ae.data's fixed 80/10/10 split)"
     )
     figures.append(
-        manifold_figure(model, 12, (28, 20), "Frey Face, 2-D latent manifold (K&W 2014, fig. 4a)", args.out,
-                        "manifold_frey", figsize=(4.2, 5.5))
+        manifold_figure(
+            model,
+            12,
+            (28, 20),
+            "Frey Face, 2-D latent manifold (K&W 2014, fig. 4a)",
+            args.out,
+            "manifold_frey",
+            figsize=(4.2, 5.5),
+        )
     )
     results.update(figures=figures, wall_seconds=round(time.time() - t0, 1), **run_record())
     write_json(args.out, "manifold", results)

@@ -45,7 +45,7 @@ class ContractiveAutoencoder(MLPAutoencoder):
         if jacobian == "analytic" and (self.hidden_units or self.activation != "sigmoid"):
             raise ValueError(
                 'jacobian="analytic" is the closed form for one sigmoid dense encoder layer '
-                "(hidden_units=[], activation=\"sigmoid\"); got "
+                '(hidden_units=[], activation="sigmoid"); got '
                 f"hidden_units={self.hidden_units}, activation={self.activation!r}. "
                 'Use jacobian="tape" or "projection" for other encoders.'
             )

@@ -35,7 +35,12 @@ class ConvAutoencoder(ReconstructingAutoencoder):
         self.activation = activation
         self.code_activation = code_activation
         self.encoder, self.decoder = layers.conv_networks(
-            self.feature_shape, self.filters, self.kernel_size, activation, self.latent_dim, self.latent_dim,
+            self.feature_shape,
+            self.filters,
+            self.kernel_size,
+            activation,
+            self.latent_dim,
+            self.latent_dim,
             code_activation,
         )
 

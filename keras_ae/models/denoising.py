@@ -3,8 +3,8 @@
 import tensorflow as tf
 
 from keras_ae import validation
-from keras_ae.random_ops import random_normal, random_uniform
 from keras_ae.models.mlp import MLPAutoencoder
+from keras_ae.random_ops import random_normal, random_uniform
 from keras_ae.registry import register
 
 

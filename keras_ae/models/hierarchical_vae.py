@@ -55,8 +55,7 @@ class HierarchicalVariationalAutoencoder(VariationalAutoencoder):
     ):
         if kl_estimator != "monte_carlo":
             raise ValueError(
-                'A hierarchical VAE has no closed-form KL: kl_estimator must be "monte_carlo"; '
-                f"got {kl_estimator!r}."
+                f'A hierarchical VAE has no closed-form KL: kl_estimator must be "monte_carlo"; got {kl_estimator!r}.'
             )
         super().__init__(input_shape, latent_dim, kl_estimator=kl_estimator, **kwargs)
         self.lower_latent_dim = validation.check_positive_int(lower_latent_dim=lower_latent_dim)
@@ -65,7 +64,9 @@ class HierarchicalVariationalAutoencoder(VariationalAutoencoder):
         self.activation = activation
         lower, upper = self.lower_latent_dim, self.latent_dim
         # q(z1|x): x -> hidden -> [μ1, raw σ1];  q(z2|z1): z1 -> upper hidden -> [μ2, raw σ2]
-        self.encoder = layers.dense_encoder(self.feature_shape, self.hidden_units, 2 * lower, activation, None, "encoder")
+        self.encoder = layers.dense_encoder(
+            self.feature_shape, self.hidden_units, 2 * lower, activation, None, "encoder"
+        )
         self.upper_encoder = layers.dense_encoder(
             (lower,), self.upper_hidden_units, 2 * upper, activation, None, "upper_encoder"
         )

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 
 from keras_ae import layers, validation
-from keras_ae.layers import DenseTranspose
 from keras_ae.base import ReconstructingAutoencoder
+from keras_ae.layers import DenseTranspose
 from keras_ae.registry import register
 
 

@@ -26,9 +26,7 @@ class PCA(Autoencoder):
                 f"PCA keeps at most {self.num_features} components for input_shape {self.feature_shape}; "
                 f"got latent_dim={self.latent_dim}."
             )
-        self.mean = self.add_weight(
-            shape=(self.num_features,), initializer="zeros", trainable=False, name="mean"
-        )
+        self.mean = self.add_weight(shape=(self.num_features,), initializer="zeros", trainable=False, name="mean")
         self.components = self.add_weight(
             shape=(self.latent_dim, self.num_features), initializer="zeros", trainable=False, name="components"
         )

@@ -296,6 +296,7 @@ class VariationalAutoencoder(Autoencoder):
     # ------------------------------------------------------------ evaluation
     def elbo(self, x, batch_size=256):
         """Per-example ELBO in nats, log p(x|z) at one posterior sample, analytic KL. (N,) numpy."""
+
         @tf.function
         def per_example_elbo(xb):
             draws = self.posterior_draws(xb, 1)
@@ -372,8 +373,15 @@ class VariationalAutoencoder(Autoencoder):
             Endpoint("encode", "x", self.feature_shape, encode),
             Endpoint("decode", "z", latent, decode, example=base["decode"].example),
             base["reconstruct"],
-            Endpoint("sample", "eps", latent, sample, example=standard_normal_example(self.latent_dim),
-                     same_as="decode", renames=(("z", "eps"), ("reconstruction", "sample"))),
+            Endpoint(
+                "sample",
+                "eps",
+                latent,
+                sample,
+                example=standard_normal_example(self.latent_dim),
+                same_as="decode",
+                renames=(("z", "eps"), ("reconstruction", "sample")),
+            ),
         ]
 
     def summary_images(self, examples):
