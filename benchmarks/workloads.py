@@ -34,118 +34,69 @@ _AE_SHALLOW = dict(
     reconstruction_loss="bce",
 )
 
+
+def _workload(name, group, title, model, config, kind, baseline=None):
+    """A workload; the network the other runners build is read off the keras-ae `config`."""
+    if "filters" in config:
+        net = dict(net="conv", filters=config["filters"], activation=config.get("activation", "relu"))
+    else:
+        net = dict(net="mlp", hidden=config["hidden_units"], activation=config["activation"])
+    workload = dict(name=name, group=group, title=title, model=model, config=config, kind=kind, **net)
+    workload.update(latent=config["latent_dim"], input_shape=config["input_shape"])
+    if kind == "cae":
+        workload["jacobian"] = config["jacobian"]
+    if baseline:
+        workload["baseline"] = baseline
+    return workload
+
+
 WORKLOADS = [
-    dict(
-        name="vae_mlp",
-        group="vae",
-        title="MLP VAE 784-500-500-20 tanh, Bernoulli",
-        model="vae",
-        config=_VAE,
-        kind="vae",
-        net="mlp",
-        activation="tanh",
-        hidden=[500, 500],
-        latent=20,
-        input_shape=(784,),
-    ),
-    dict(
-        name="ae_mlp",
-        group="deep",
-        title="MLP AE 784-500-500-32 sigmoid (plain)",
-        model="autoencoder",
-        config=_AE_DEEP,
-        kind="ae",
-        net="mlp",
-        activation="sigmoid",
-        hidden=[500, 500],
-        latent=32,
-        input_shape=(784,),
-    ),
-    dict(
-        name="cae_projection",
-        group="deep",
-        title="contractive, projection (3-layer encoder)",
-        model="contractive",
-        config=dict(_AE_DEEP, jacobian="projection"),
-        kind="cae",
-        jacobian="projection",
-        net="mlp",
-        activation="sigmoid",
-        hidden=[500, 500],
-        latent=32,
-        input_shape=(784,),
+    _workload("vae_mlp", "vae", "MLP VAE 784-500-500-20 tanh, Bernoulli", "vae", _VAE, "vae"),
+    _workload("ae_mlp", "deep", "MLP AE 784-500-500-32 sigmoid (plain)", "autoencoder", _AE_DEEP, "ae"),
+    _workload(
+        "cae_projection",
+        "deep",
+        "contractive, projection (3-layer encoder)",
+        "contractive",
+        dict(_AE_DEEP, jacobian="projection"),
+        "cae",
         baseline="ae_mlp",
     ),
-    dict(
-        name="cae_tape",
-        group="deep",
-        title="contractive, tape (3-layer encoder)",
-        model="contractive",
-        config=dict(_AE_DEEP, jacobian="tape"),
-        kind="cae",
-        jacobian="tape",
-        net="mlp",
-        activation="sigmoid",
-        hidden=[500, 500],
-        latent=32,
-        input_shape=(784,),
+    _workload(
+        "cae_tape",
+        "deep",
+        "contractive, tape (3-layer encoder)",
+        "contractive",
+        dict(_AE_DEEP, jacobian="tape"),
+        "cae",
         baseline="ae_mlp",
     ),
-    dict(
-        name="ae_shallow",
-        group="shallow",
-        title="MLP AE 784-256 sigmoid (plain, one layer)",
-        model="autoencoder",
-        config=_AE_SHALLOW,
-        kind="ae",
-        net="mlp",
-        activation="sigmoid",
-        hidden=[],
-        latent=256,
-        input_shape=(784,),
-    ),
-    dict(
-        name="cae_analytic",
-        group="shallow",
-        title="contractive, closed form (one layer)",
-        model="contractive",
-        config=dict(_AE_SHALLOW, jacobian="analytic"),
-        kind="cae",
-        jacobian="analytic",
-        net="mlp",
-        activation="sigmoid",
-        hidden=[],
-        latent=256,
-        input_shape=(784,),
+    _workload("ae_shallow", "shallow", "MLP AE 784-256 sigmoid (plain, one layer)", "autoencoder", _AE_SHALLOW, "ae"),
+    _workload(
+        "cae_analytic",
+        "shallow",
+        "contractive, closed form (one layer)",
+        "contractive",
+        dict(_AE_SHALLOW, jacobian="analytic"),
+        "cae",
         baseline="ae_shallow",
     ),
-    dict(
-        name="cae_tape_shallow",
-        group="shallow",
-        title="contractive, tape (one layer)",
-        model="contractive",
-        config=dict(_AE_SHALLOW, jacobian="tape"),
-        kind="cae",
-        jacobian="tape",
-        net="mlp",
-        activation="sigmoid",
-        hidden=[],
-        latent=256,
-        input_shape=(784,),
+    _workload(
+        "cae_tape_shallow",
+        "shallow",
+        "contractive, tape (one layer)",
+        "contractive",
+        dict(_AE_SHALLOW, jacobian="tape"),
+        "cae",
         baseline="ae_shallow",
     ),
-    dict(
-        name="conv_vae",
-        group="conv",
-        title="conv VAE 28x28x1, filters 32-64, latent 20, relu",
-        model="conv_vae",
-        config=dict(input_shape=(28, 28, 1), latent_dim=20, filters=[32, 64]),
-        kind="vae",
-        net="conv",
-        activation="relu",
-        filters=[32, 64],
-        latent=20,
-        input_shape=(28, 28, 1),
+    _workload(
+        "conv_vae",
+        "conv",
+        "conv VAE 28x28x1, filters 32-64, latent 20, relu",
+        "conv_vae",
+        dict(input_shape=(28, 28, 1), latent_dim=20, filters=[32, 64]),
+        "vae",
     ),
 ]
 

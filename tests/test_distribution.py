@@ -19,25 +19,10 @@ import keras_ae
 from keras_ae import data, losses, random_ops, replicas
 from training import train
 
-# Small variants of every model, as in tests/test_seeded_weights.py; weight decay, a term that is not per example.
-CONFIGS = {
-    "pca": {},
-    "linear": {},
-    "tied": {"weight_decay": 1e-2},
-    "autoencoder": {"hidden_units": [16]},
-    "conv": {"filters": [4, 8]},
-    "sparse": {},
-    "denoising": {"corruption": "gaussian", "noise_level": 0.2},
-    "contractive": {"jacobian": "projection"},
-    "vae": {"hidden_units": [16], "dynamic_binarization": True},
-    "conv_vae": {"filters": [4]},
-    "hierarchical_vae": {
-        "hidden_units": [16],
-        "lower_latent_dim": 6,
-        "upper_hidden_units": [8],
-        "dynamic_binarization": True,
-    },
-}
+from small_models import SMALL_CONFIGS
+
+# Every model small; the tied one with weight decay, a term that is not per example.
+CONFIGS = {**SMALL_CONFIGS, "tied": {"weight_decay": 1e-2}}
 # Each model, and the exact Jacobian, whose batch_jacobian fails on an empty batch.
 VARIANTS = [pytest.param(name, CONFIGS.get(name), id=name) for name in sorted(keras_ae.available_models())]
 VARIANTS.append(pytest.param("contractive", {"jacobian": "tape"}, id="contractive-tape"))

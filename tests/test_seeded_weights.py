@@ -7,7 +7,7 @@ paths are pinned: Keras' per-step loop under op determinism (XLA off), and the
 default fast path (XLA, 32 fused steps per execution).
 
 Regenerate only when a change of results is intended:
-    python -m tests.test_seeded_weights
+    PYTHONPATH=.:tests python tests/test_seeded_weights.py
 """
 
 import os
@@ -21,27 +21,12 @@ from tensorflow.python.framework import config as tf_config  # no public disable
 import keras_ae
 from keras_ae import data
 
+from small_models import SMALL_CONFIGS
+
 REFERENCE = os.path.join(os.path.dirname(__file__), "data", "seeded_weights.npz")
 SEED = 7
-# Small variants of every model: an epoch of digits (23 batches of 64) each.
-CONFIGS = {
-    "pca": {},
-    "linear": {},
-    "tied": {},
-    "autoencoder": {"hidden_units": [16]},
-    "conv": {"filters": [4, 8]},
-    "sparse": {},
-    "denoising": {"corruption": "gaussian", "noise_level": 0.2},
-    "contractive": {"jacobian": "projection"},
-    "vae": {"hidden_units": [16], "dynamic_binarization": True},
-    "conv_vae": {"filters": [4]},
-    "hierarchical_vae": {
-        "hidden_units": [16],
-        "lower_latent_dim": 6,
-        "upper_hidden_units": [8],
-        "dynamic_binarization": True,
-    },
-}
+# Every model small: an epoch of digits (23 batches of 64) each.
+CONFIGS = SMALL_CONFIGS
 PATHS = ("deterministic", "fast")
 
 
