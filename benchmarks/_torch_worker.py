@@ -3,6 +3,9 @@
 Runners:
     torch:          the workload's network and loss in PyTorch eager, Adam, one
                     epoch of index-sliced batches of a tensor held in memory;
+    torch_compile:  the same with the loss, forward and backward, compiled by
+                    `torch.compile` (TorchInductor's default mode; its compile
+                    time is the first warm-up epoch's excess over the second);
     torch_roofline: the matmuls of the TensorFlow step's graph (same m, k, n)
                     run back to back with torch.matmul (pure-matmul workloads).
 """
@@ -122,11 +125,13 @@ def _data(w, n):
 
 
 class TorchRunner:
-    def __init__(self, w):
+    def __init__(self, w, compiled=False):
         torch.manual_seed(0)
         self.w = w
         self.encoder, self.decoder = build_networks(w)
         self.loss_fn = make_loss(w, self.encoder, self.decoder)
+        if compiled:
+            self.loss_fn = torch.compile(self.loss_fn)
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         self.optimizer = torch.optim.Adam(params, lr=1e-3)
 
@@ -171,7 +176,10 @@ class MatmulRooflineRunner(_common.RepeatedOps):
 def setup(workload, method, warm_samples, data_path=None, gemms=None):
     STATE["data_path"] = data_path
     w = BY_NAME[workload]
-    runner = TorchRunner(w) if method == "torch" else MatmulRooflineRunner(gemms)
+    if method in ("torch", "torch_compile"):
+        runner = TorchRunner(w, compiled=method == "torch_compile")
+    else:
+        runner = MatmulRooflineRunner(gemms)
     first = runner.warm(warm_samples)
     second = runner.warm(warm_samples)
     RUNNERS[(workload, method)] = runner
