@@ -225,6 +225,10 @@ def test_a_finished_folder_is_kept_from_another_configuration_unless_overwritten
     assert train.main(["--out", out, *QUIET]) == 0  # the same configuration: complete, nothing trained
     assert "holds this run, complete" in capsys.readouterr().out
     assert (tmp_path / "run" / "model.keras").read_bytes() == first
+    again = train.run(out=out, epochs=1, verbose=0, export=False, image_every=0)  # the API returns the run's model
+    saved = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    for got, want in zip(again.model.get_weights(), saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
     with pytest.raises(SystemExit):
         train.main(["--out", out, *QUIET, "--latent-dim", "8"])
     assert "holds a run of another configuration (latent_dim: 16 -> 8); pass --overwrite" in capsys.readouterr().err

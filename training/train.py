@@ -134,12 +134,13 @@ def train(setup):
     and the export go to temporary names and are renamed into place, then
     `complete.json` marks the run done and the backup is removed.
     """
-    config, model = setup.config, setup.model
+    config = setup.config
     out = strategies.output_dir(config["out"], setup.strategy)
     with run_folder.claim(out, config, overwrite=config["overwrite"]) as complete:
         if complete:
             print(f"{out} holds this run, complete; pass --overwrite to train it again.")
-            return Result(config, model, keras.callbacks.History(), out, stopped_on_nan=False)
+            trained = keras.saving.load_model(os.path.join(out, "model.keras"))  # the run's model, not a fresh one
+            return Result(config, trained, keras.callbacks.History(), out, stopped_on_nan=False)
         return _train_in(out, setup)
 
 
