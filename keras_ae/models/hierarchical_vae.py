@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_ae import layers, validation
-from keras_ae.models.vae import PosteriorDraws, VariationalAutoencoder, _batches
+from keras_ae.models.vae import PosteriorDraws, VariationalAutoencoder, evaluation_batches
 from keras_ae.random_ops import random_normal
 from keras_ae.registry import register
 
@@ -114,7 +114,7 @@ class HierarchicalVariationalAutoencoder(VariationalAutoencoder):
             loc2, _ = self.gaussian_parameters(self.upper_encoder, z1)
             return loc1, tf.reduce_mean(loc2, axis=0)
 
-        means = [layer_means(tf.cast(xb, tf.float32)) for xb in _batches(x, batch_size)]
+        means = [layer_means(tf.cast(xb, tf.float32)) for xb in evaluation_batches(x, batch_size)]
         return tuple(
             int(np.sum(np.concatenate([m[i].numpy() for m in means]).var(axis=0) > threshold)) for i in range(2)
         )

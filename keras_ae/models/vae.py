@@ -302,7 +302,9 @@ class VariationalAutoencoder(Autoencoder):
             draws = self.posterior_draws(xb, 1)
             return draws.log_px_z[0] - draws.kl
 
-        return np.concatenate([per_example_elbo(tf.cast(xb, tf.float32)).numpy() for xb in _batches(x, batch_size)])
+        return np.concatenate(
+            [per_example_elbo(tf.cast(xb, tf.float32)).numpy() for xb in evaluation_batches(x, batch_size)]
+        )
 
     def log_likelihood(self, x, num_samples=1000, batch_size=100, chunk_size=250):
         """Per-example importance-weighted estimate of log p(x) in nats, (N,) numpy.
@@ -321,7 +323,7 @@ class VariationalAutoencoder(Autoencoder):
             return tf.reduce_logsumexp(self.posterior_draws(xb, k).log_weights, axis=0)
 
         results = []
-        for xb in _batches(x, batch_size):
+        for xb in evaluation_batches(x, batch_size):
             xb = tf.cast(xb, tf.float32)
             total = tf.fill([tf.shape(xb)[0]], -np.inf)
             for k in chunks:
@@ -332,7 +334,9 @@ class VariationalAutoencoder(Autoencoder):
     def active_units(self, x, threshold=0.01, batch_size=256):
         """How many latent units are used: Cov_x(E_q[z_j|x]) > threshold
         (Burda et al. 2016, §5.2); a collapsed unit's posterior ignores x."""
-        means = np.concatenate([self.encode(tf.cast(xb, tf.float32)).numpy() for xb in _batches(x, batch_size)])
+        means = np.concatenate(
+            [self.encode(tf.cast(xb, tf.float32)).numpy() for xb in evaluation_batches(x, batch_size)]
+        )
         return int(np.sum(means.var(axis=0) > threshold))
 
     def sample(self, n, seed=None):
@@ -409,7 +413,9 @@ class VariationalAutoencoder(Autoencoder):
         }
 
 
-def _batches(x, batch_size):
+def evaluation_batches(x, batch_size):
+    """The inputs of an evaluation (`elbo`, `log_likelihood`, active units) in
+    batches: slices of an array, or a dataset's batches (x, or the x of (x,))."""
     if isinstance(x, tf.data.Dataset):
         for batch in x:
             yield batch[0] if isinstance(batch, tuple) else batch
