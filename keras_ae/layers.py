@@ -78,17 +78,121 @@ def dense_decoder(latent_dim, hidden_units, output_shape, activation, name, tied
     return keras.Sequential(layers, name=name)
 
 
-def conv_encoder(input_shape, filters, kernel_size, activation, latent_dim, code_activation, name):
-    """(batch, H, W, C) -> stride-2 Conv2D per entry of `filters` -> flatten -> Dense(latent_dim)."""
+# Stages of `auto_filters`: stride-2 halvings until the smaller side is at most
+# this, as pythae's CelebA networks take 64x64 to 4x4 (Chadebec et al. 2022,
+# pythae/models/nn/benchmarks/celeba).
+AUTO_SMALLEST_SIDE = 4
+AUTO_BASE_FILTERS = 32
+AUTO_MAX_FILTERS = 512
+
+
+def auto_filters(feature_shape):
+    """The channels of the stride-2 stages for (H, W, C) images: one stage per
+    halving until the smaller side is at most 4 (at least one stage), the
+    channels doubling from 32 up to 512. 64x64 gives (32, 64, 128, 256) down to
+    4x4, as pythae's CelebA-64 networks; 128x128 one more stage, 512."""
+    side, stages = min(feature_shape[:2]), 0
+    while side > AUTO_SMALLEST_SIDE or not stages:
+        side, stages = math.ceil(side / 2), stages + 1
+    return [min(AUTO_BASE_FILTERS * 2**i, AUTO_MAX_FILTERS) for i in range(stages)]
+
+
+@keras.saving.register_keras_serializable(package="keras_ae")
+class ResidualBlock(keras.layers.Layer):
+    """y = σ(x + F(x)), F(x) = [BN] W₂ σ([BN] W₁ x) with W₁, W₂ 3x3
+    convolutions of `filters` channels: the basic block of He et al. 2016,
+    "Deep residual learning for image recognition" (fig. 2), at its input's
+    resolution. Its input must have `filters` channels: the skip is the identity.
+
+    Args:
+        filters: channels of the input, the convolutions and the output.
+        activation: σ.
+        batch_norm: a BatchNormalization after each convolution, before σ
+            and the sum (the convolutions then have no bias).
+    """
+
+    def __init__(self, filters, activation="relu", batch_norm=False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.activation = keras.activations.get(activation)
+        self.batch_norm = bool(batch_norm)
+        self.convs = [
+            keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=not self.batch_norm) for _ in range(2)
+        ]
+        self.norms = [keras.layers.BatchNormalization() for _ in self.convs] if self.batch_norm else []
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.filters:
+            raise ValueError(
+                f"ResidualBlock of {self.filters} filters needs inputs of {self.filters} channels; got {input_shape}."
+            )
+        for conv in self.convs:
+            conv.build(input_shape)
+        for norm in self.norms:
+            norm.build(input_shape)
+
+    def call(self, x, training=None):
+        h = x
+        for i, conv in enumerate(self.convs):
+            h = conv(h)
+            if self.batch_norm:
+                h = self.norms[i](h, training=training)
+            if i == 0:
+                h = self.activation(h)
+        return self.activation(x + h)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "activation": keras.activations.serialize(self.activation),
+            "batch_norm": self.batch_norm,
+        }
+
+
+def conv_stage(conv, filters, kernel_size, activation, batch_norm=False, residual_blocks=0):
+    """The layers of one stride-2 stage: `conv` (Conv2D down or Conv2DTranspose
+    up) and its activation, with `batch_norm` a BatchNormalization between
+    them (as pythae's CelebA networks); then `residual_blocks` `ResidualBlock`s
+    at the stage's resolution. Without either, the single conv layer of the
+    original networks, so their seeded weights are unchanged."""
+    if batch_norm:
+        stage = [
+            conv(filters, kernel_size, strides=2, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation(activation),
+        ]
+    else:
+        stage = [conv(filters, kernel_size, strides=2, padding="same", activation=activation)]
+    return stage + [ResidualBlock(filters, activation, batch_norm) for _ in range(residual_blocks)]
+
+
+def conv_encoder(
+    input_shape,
+    filters,
+    kernel_size,
+    activation,
+    latent_dim,
+    code_activation,
+    name,
+    batch_norm=False,
+    residual_blocks=0,
+):
+    """(batch, H, W, C) -> a stride-2 Conv2D stage per entry of `filters` (`conv_stage`)
+    -> flatten -> Dense(latent_dim)."""
     stack = [keras.Input(shape=tuple(input_shape))]
-    stack += [keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation) for f in filters]
+    for f in filters:
+        stack += conv_stage(keras.layers.Conv2D, f, kernel_size, activation, batch_norm, residual_blocks)
     stack += [keras.layers.Flatten(), keras.layers.Dense(latent_dim, activation=code_activation)]
     return keras.Sequential(stack, name=name)
 
 
-def conv_decoder(latent_dim, filters, kernel_size, activation, output_shape, name):
-    """(batch, latent) -> Dense -> reshape -> stride-2 Conv2DTranspose per filter
-    (reversed) -> linear Conv2D to C channels -> crop to (H, W, C)."""
+def conv_decoder(latent_dim, filters, kernel_size, activation, output_shape, name, batch_norm=False, residual_blocks=0):
+    """(batch, latent) -> Dense -> reshape -> a stride-2 Conv2DTranspose stage per
+    filter, reversed (`conv_stage`) -> linear Conv2D to C channels -> crop to (H, W, C)."""
     height, width, channels = output_shape
     factor = 2 ** len(filters)
     # The encoder's "same" padding rounds up, so the decoder starts from ceil(H/2^L).
@@ -98,10 +202,8 @@ def conv_decoder(latent_dim, filters, kernel_size, activation, output_shape, nam
         keras.layers.Dense(small_h * small_w * filters[-1], activation=activation),
         keras.layers.Reshape((small_h, small_w, filters[-1])),
     ]
-    stack += [
-        keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation=activation)
-        for f in reversed(filters)
-    ]
+    for f in reversed(filters):
+        stack += conv_stage(keras.layers.Conv2DTranspose, f, kernel_size, activation, batch_norm, residual_blocks)
     stack.append(keras.layers.Conv2D(channels, kernel_size, padding="same"))
     crop_h, crop_w = small_h * factor - height, small_w * factor - width
     if crop_h or crop_w:
@@ -109,10 +211,24 @@ def conv_decoder(latent_dim, filters, kernel_size, activation, output_shape, nam
     return keras.Sequential(stack, name=name)
 
 
-def conv_networks(feature_shape, filters, kernel_size, activation, latent_dim, code_size, code_activation=None):
+def conv_networks(
+    feature_shape,
+    filters,
+    kernel_size,
+    activation,
+    latent_dim,
+    code_size,
+    code_activation=None,
+    batch_norm=False,
+    residual_blocks=0,
+):
     """(encoder, decoder) of a convolutional autoencoder: x -> `code_size`
     outputs (the code, or a posterior's parameters), and z (latent_dim) -> the
-    reconstruction's pre-activation, mirroring the encoder."""
-    encoder = conv_encoder(feature_shape, filters, kernel_size, activation, code_size, code_activation, "encoder")
-    decoder = conv_decoder(latent_dim, filters, kernel_size, activation, feature_shape, "decoder")
+    reconstruction's pre-activation, mirroring the encoder. `batch_norm` and
+    `residual_blocks` shape every stage of both (`conv_stage`)."""
+    stages = {"batch_norm": batch_norm, "residual_blocks": residual_blocks}
+    encoder = conv_encoder(
+        feature_shape, filters, kernel_size, activation, code_size, code_activation, "encoder", **stages
+    )
+    decoder = conv_decoder(latent_dim, filters, kernel_size, activation, feature_shape, "decoder", **stages)
     return encoder, decoder

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ae import layers
+
 
 def _describe(feature_shape):
     return "(batch, " + ", ".join(str(d) for d in feature_shape) + ")"
@@ -208,3 +210,18 @@ def check_conv_filters(input_shape, filters, model):
     if not filters:
         raise ValueError("filters must name at least one convolution.")
     return filters
+
+
+def check_conv_network(input_shape, filters, batch_norm, residual_blocks, model):
+    """Checks a conv model's network arguments; returns (filters as a list, batch_norm,
+    residual_blocks). filters="auto" takes the stages `layers.auto_filters` chooses from
+    the image size."""
+    if isinstance(filters, str):
+        if filters != "auto":
+            raise ValueError(f'filters must be "auto" or a list of positive ints; got {filters!r}.')
+        if len(input_shape) == 3:  # else check_conv_filters names the wrong shape
+            filters = layers.auto_filters(input_shape)
+    filters = check_conv_filters(input_shape, filters, model)
+    if not isinstance(batch_norm, (bool, np.bool_)):
+        raise ValueError(f"batch_norm must be True or False; got {batch_norm!r}.")
+    return filters, bool(batch_norm), check_int(0, residual_blocks=residual_blocks)

@@ -10,10 +10,17 @@ class ConvAutoencoder(ReconstructingAutoencoder):
     """Conv2D encoder and Conv2DTranspose decoder for (H, W, C) inputs.
 
     Args:
-        filters: channels of each stride-2 convolution; the decoder mirrors them.
+        filters: channels of each stride-2 convolution; the decoder mirrors
+            them. "auto" chooses them from the image size
+            (`layers.auto_filters`: 64x64 -> 4x4 through (32, 64, 128, 256));
+            `get_config` records the chosen list.
         kernel_size: kernel size of every convolution.
         activation: activation of the convolutions.
         code_activation: activation of the code layer (None: linear).
+        batch_norm: a BatchNormalization after every convolution of the
+            stages, before its activation, as pythae's CelebA networks.
+        residual_blocks: residual blocks (He et al. 2016) after each stage's
+            stride-2 convolution, at its resolution (`layers.ResidualBlock`).
         output_activation, reconstruction_loss: see `ReconstructingAutoencoder`.
     """
 
@@ -27,10 +34,14 @@ class ConvAutoencoder(ReconstructingAutoencoder):
         kernel_size=3,
         activation="relu",
         code_activation=None,
+        batch_norm=False,
+        residual_blocks=0,
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
-        self.filters = validation.check_conv_filters(self.feature_shape, filters, "conv")
+        self.filters, self.batch_norm, self.residual_blocks = validation.check_conv_network(
+            self.feature_shape, filters, batch_norm, residual_blocks, "conv"
+        )
         self.kernel_size = int(kernel_size)
         self.activation = activation
         self.code_activation = code_activation
@@ -42,6 +53,8 @@ class ConvAutoencoder(ReconstructingAutoencoder):
             self.latent_dim,
             self.latent_dim,
             code_activation,
+            batch_norm=self.batch_norm,
+            residual_blocks=self.residual_blocks,
         )
 
     def get_config(self):
@@ -51,4 +64,6 @@ class ConvAutoencoder(ReconstructingAutoencoder):
             "kernel_size": self.kernel_size,
             "activation": self.activation,
             "code_activation": self.code_activation,
+            "batch_norm": self.batch_norm,
+            "residual_blocks": self.residual_blocks,
         }

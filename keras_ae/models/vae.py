@@ -457,20 +457,40 @@ class ConvVariationalAutoencoder(VariationalAutoencoder):
     """The VAE with a strided Conv2D encoder and a Conv2DTranspose decoder.
 
     Args:
-        filters, kernel_size, activation: as for the `conv` autoencoder.
+        filters, kernel_size, activation, batch_norm, residual_blocks: as for
+            the `conv` autoencoder (filters="auto" chooses them from the image size).
         Other arguments: see `VariationalAutoencoder`.
     """
 
     faster_under_xla_on_cpu = False  # oneDNN's CPU convolutions beat XLA's (benchmarks/README.md)
 
-    def __init__(self, input_shape, latent_dim, filters=(32, 64), kernel_size=3, activation="relu", **kwargs):
+    def __init__(
+        self,
+        input_shape,
+        latent_dim,
+        filters=(32, 64),
+        kernel_size=3,
+        activation="relu",
+        batch_norm=False,
+        residual_blocks=0,
+        **kwargs,
+    ):
         super().__init__(input_shape, latent_dim, **kwargs)
-        self.filters = validation.check_conv_filters(self.feature_shape, filters, "conv_vae")
+        self.filters, self.batch_norm, self.residual_blocks = validation.check_conv_network(
+            self.feature_shape, filters, batch_norm, residual_blocks, "conv_vae"
+        )
         self.kernel_size = int(kernel_size)
         self.activation = activation
         # x -> [μ, raw σ] (2 * latent_dim); z -> likelihood parameters, one per pixel
         self.encoder, self.decoder = layers.conv_networks(
-            self.feature_shape, self.filters, self.kernel_size, activation, self.latent_dim, 2 * self.latent_dim
+            self.feature_shape,
+            self.filters,
+            self.kernel_size,
+            activation,
+            self.latent_dim,
+            2 * self.latent_dim,
+            batch_norm=self.batch_norm,
+            residual_blocks=self.residual_blocks,
         )
 
     def get_config(self):
@@ -479,4 +499,6 @@ class ConvVariationalAutoencoder(VariationalAutoencoder):
             "filters": self.filters,
             "kernel_size": self.kernel_size,
             "activation": self.activation,
+            "batch_norm": self.batch_norm,
+            "residual_blocks": self.residual_blocks,
         }
