@@ -270,6 +270,8 @@ class Autoencoder(keras.Model):
             return None
         if isinstance(x, tf.data.Dataset):
             return validation.check_dataset(x, self.feature_shape, self.input_range())
+        if isinstance(x, tf.distribute.DistributedDataset):  # its workers' datasets are out of reach: the
+            return x  # caller checks them (`check_dataset` in the dataset function, as training.train does)
         if isinstance(x, tuple) and len(x) == 1:
             x = x[0]
         return validation.check_array(x, self.feature_shape, self.input_range())
@@ -310,7 +312,7 @@ class Autoencoder(keras.Model):
         the model's and its optimizer's variables as `fit` found them."""
         x = self._checked(x, y)
         validation_data = self._checked(validation_data)
-        streamed = isinstance(x, tf.data.Dataset) or isinstance(validation_data, tf.data.Dataset)
+        streamed = not isinstance(x, np.ndarray) or not isinstance(validation_data, (np.ndarray, type(None)))
         restore = self._restorer() if streamed and self.compiled else None
         with compat.true_batch_counts(), self._input_errors_as_value_errors(restore):
             return super().fit(x, None, *args, validation_data=validation_data, **kwargs)

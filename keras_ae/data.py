@@ -21,6 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from keras_ae import pipeline
+
 SPLITS = ("train", "validation", "test")
 SCALES = ("unit", "standard", "raw")
 BINARIZATIONS = (None, "static", "dynamic")
@@ -168,6 +170,21 @@ def _read_frey_face(data_dir):
     return _fixed_split(x)
 
 
+def _read_olivetti_faces(data_dir):
+    if data_dir is not None:
+        x = _read_npz(data_dir, "olivetti_faces")["x"]
+    else:
+
+        def fetch():
+            from sklearn.datasets import fetch_olivetti_faces
+
+            # scikit-learn divides the uint8 faces by their maximum, 242 (shared/data/README.md).
+            return np.round(fetch_olivetti_faces(download_if_missing=True).images * 242).astype(np.uint8)
+
+        x = _download("olivetti_faces", fetch)
+    return _fixed_split(x)
+
+
 def _read_digits(data_dir):
     from sklearn.datasets import load_digits
 
@@ -243,6 +260,9 @@ _SPECS = {
     "fashion_mnist": _Spec(_keras_dataset("fashion_mnist"), max_value=255.0, arrays=_IMAGE_ARRAYS),
     "binarized_mnist": _Spec(_read_binarized_mnist, max_value=1.0, arrays=("x_train", "x_valid", "x_test")),
     "frey_face": _Spec(_read_frey_face, max_value=255.0, arrays=("x",), note=" (uint8 frames, shape (1965, 28, 20))"),
+    "olivetti_faces": _Spec(
+        _read_olivetti_faces, max_value=255.0, arrays=("x",), note=" (uint8 faces, shape (400, 64, 64))"
+    ),
 }
 
 
@@ -332,10 +352,10 @@ def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=F
     """
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
-    if epoch is None:
-        dataset = _stateful_epoch(x, int(batch_size), shuffle, seed, dynamic_binarization)
-    else:
-        dataset = _keyed_epoch(x, int(batch_size), shuffle, seed, dynamic_binarization, epoch)
+    if epoch is not None:
+        source = pipeline.InMemory({"train": x})
+        return pipeline.stream(source, "train", batch_size, shuffle, seed, epoch, dynamic_binarization)
+    dataset = _stateful_epoch(x, int(batch_size), shuffle, seed, dynamic_binarization)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
@@ -354,38 +374,6 @@ def _stateful_epoch(x, batch_size, shuffle, seed, dynamic_binarization):
             lambda batch, pair: tf.cast(tf.random.stateless_uniform(tf.shape(batch), seed=pair) < batch, tf.float32)
         )
     return dataset
-
-
-# Keys of the stateless draws of `_keyed_epoch`: the permutation of an epoch
-# and the binarization of a batch never share a Philox stream.
-_SHUFFLE_KEY, _BINARIZATION_KEY = 0, 1
-
-
-def _keyed_epoch(x, batch_size, shuffle, seed, dynamic_binarization, epoch):
-    if seed is None:
-        seed = int(np.random.default_rng().integers(2**31))  # any seed, fixed for the dataset
-    examples = tf.constant(np.asarray(x, np.float32))
-    count = len(x)
-    batches = -(-count // batch_size)
-
-    def one_pass(_):
-        current = epoch.read_value()
-        order = tf.range(count, dtype=tf.int32)
-        if shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([seed, _SHUFFLE_KEY + 2 * current]))
-
-        def gather(index, batch_order):
-            batch = tf.gather(examples, batch_order)
-            if dynamic_binarization:
-                key = tf.stack([seed, _BINARIZATION_KEY + 2 * (current * batches + index)])
-                batch = tf.cast(tf.random.stateless_uniform(tf.shape(batch), seed=key) < batch, tf.float32)
-            return batch
-
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate().map(gather)
-
-    # One pass a dataset iteration; the epoch is read when the pass starts.
-    dataset = tf.data.Dataset.range(1).flat_map(one_pass)
-    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def bernoulli_sample(x, seed):

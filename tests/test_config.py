@@ -91,11 +91,13 @@ def test_every_option_has_exactly_one_flag_and_the_parsed_defaults_are_the_descr
 def test_each_flag_sets_its_option_and_only_it(option):
     argv, value = other_value(option)
     assert value != option.default
-    config = train.parse_config(argv)
+    own_files = option.name in run_config.FILE_OPTIONS  # these need a dataset of files
+    config = train.parse_config(argv + (["--dataset", "photos/"] if own_files else []))
     assert config[option.name] == value and type(config[option.name]) is type(value)
     run_config.check(config)
     changed = {name for name in NAMES if config[name] != train.parse_config([])[name]}
-    assert changed == {option.name} | ({"out"} if option.name in ("model", "dataset") else set())
+    also = {"out"} if option.name in ("model", "dataset") else {"dataset", "out"} if own_files else set()
+    assert changed == {option.name} | also
 
 
 def test_help_shows_each_default_once_and_the_choices_from_their_registries():
@@ -197,6 +199,8 @@ def test_invalid_values_of_each_option_are_refused_with_one_line_naming_it(optio
         ("data_dir", 3, "data_dir must be a string or null; got 3."),
         ("model_options", {"latent_dim": 3}, "Give latent_dim as its own option; input_shape comes from the data set."),
         ("epoch", 3, "Unknown option(s) epoch. Known options: model, "),
+        ("image_size", 32, "--image-size is for your own files; digits is built in."),
+        ("cache", True, "--cache is for your own files; digits is built in."),
     ],
 )
 def test_check_messages(name, value, message):

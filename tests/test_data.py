@@ -1,5 +1,7 @@
 """keras_ae.data: the offline data sets, local files, download errors and the tf.data pipeline."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -240,3 +242,21 @@ def test_dynamic_binarization_samples_anew_each_epoch():
     assert not np.array_equal(batches[0], batches[1])  # fresh for every batch too
     again = data.make_dataset(x, batch_size=500, seed=5, dynamic_binarization=True)
     np.testing.assert_array_equal(np.concatenate(_epoch(again)), first)
+
+
+SHARED_DATA = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data")
+
+
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(SHARED_DATA, "olivetti_faces.npz")),
+    reason="needs ../shared/data/olivetti_faces.npz (the checksummed Olivetti faces)",
+)
+def test_olivetti_faces_are_the_400_faces_split_320_40_40():
+    with np.load(os.path.join(SHARED_DATA, "olivetti_faces.npz"), allow_pickle=False) as f:
+        stored = f["x"].astype(np.float32) / 255
+    splits = [data.load("olivetti_faces", s, data_dir=SHARED_DATA) for s in data.SPLITS]
+    assert [len(x) for x in splits] == [320, 40, 40]
+    union = np.concatenate(splits)[..., 0]
+    np.testing.assert_array_equal(
+        union[np.lexsort(union.reshape(400, -1).T)], stored[np.lexsort(stored.reshape(400, -1).T)]
+    )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import yaml
 
-from keras_ae import data
+from keras_ae import data, sources
 from keras_ae.registry import available_models
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
@@ -43,6 +43,8 @@ class Option:
         help: what the option does; the help text adds the default.
         choices: the valid values, or a function that lists them when they
             come from a registry.
+        admits: a test that admits values outside `choices` too (a path
+            where a data set's name is expected), with `admits_help` saying what.
         minimum: the smallest valid number, refused itself when `exclusive`.
         noun: what errors call an unknown choice ("Unknown model 'x'. Known
             models: ..."); without it they say "NAME must be one of ...".
@@ -58,6 +60,8 @@ class Option:
     exclusive: bool = False
     noun: str | None = None
     default_means: str | None = None
+    admits: Callable[[object], bool] | None = None
+    admits_help: str = ""
 
     @property
     def flag(self):
@@ -78,11 +82,11 @@ class Option:
             return
         choices = self.allowed()
         if choices is not None:
-            if _is(value, self.type) and value in choices:
+            if _is(value, self.type) and (value in choices or (self.admits is not None and self.admits(value))):
                 return
             known = ", ".join(map(_show, choices))
             if self.noun:
-                raise ValueError(f"Unknown {self.noun} {value!r}. Known {self.noun}s: {known}.")
+                raise ValueError(f"Unknown {self.noun} {value!r}. Known {self.noun}s: {known}{self.admits_help}.")
             raise ValueError(f"{self.name} must be one of {known}; got {value!r}.")
         if _is(value, self.type) and (
             self.minimum is None or (value > self.minimum if self.exclusive else value >= self.minimum)
@@ -121,10 +125,67 @@ OPTIONS = (
         {},
         "a model constructor argument, value read as YAML (e.g. hidden_units=[64,32]); repeatable",
     ),
-    Option("dataset", str, "digits", "the data set", choices=data.available_datasets, noun="data set"),
+    Option(
+        "dataset",
+        str,
+        "digits",
+        "a built-in data set, or your own: a folder of images, an .npy, .npz or .csv file, or a glob of TFRecords",
+        choices=data.available_datasets,
+        noun="data set",
+        admits=sources.is_path,
+        admits_help="; or a folder of images, an .npy, .npz or .csv file, or a glob of .tfrecord files",
+    ),
     Option("data_dir", str, None, "a folder of <dataset>.npz files", default_means="the data set is downloaded"),
     Option("dataset_options", dict, {}, "a keras_ae.data.load argument, e.g. patch_size=12 for patches; repeatable"),
-    Option("scale", str, "unit", "how pixel values are scaled", choices=data.SCALES),
+    Option(
+        "image_size",
+        int,
+        None,
+        "your images resized (or cropped) to this square size",
+        minimum=1,
+        default_means="the files' own size",
+    ),
+    Option(
+        "channels",
+        int,
+        None,
+        "your images as 1 (grayscale) or 3 (RGB) channels",
+        choices=(None, 1, 3),
+        default_means="1 if every image is grayscale, else 3",
+    ),
+    Option(
+        "image_fit",
+        str,
+        "resize",
+        "resize (centre-cropped to the aspect ratio first) or crop (the central window)",
+        choices=sources.FITS,
+    ),
+    Option(
+        "validation_fraction",
+        float,
+        0.1,
+        "the share of your files for validation, by a hash of each "
+        "file's path (or row), when they have no validation split",
+        minimum=0,
+    ),
+    Option("test_fraction", float, 0.1, "the share for testing, likewise", minimum=0),
+    Option("skip_bad_files", bool, False, "leave out unreadable images (counted) instead of stopping"),
+    Option("cache", bool, False, "hold your decoded data in memory after reading it once"),
+    Option(
+        "scale",
+        str,
+        "unit",
+        "unit: divide by the dtype's maximum (255 for images); standard: zero mean and "
+        "unit variance per channel or column, with the training split's statistics; raw",
+        choices=data.SCALES,
+    ),
+    Option(
+        "scale_statistics",
+        dict,
+        {},
+        "the training split's mean and std per channel for --scale standard on your files",
+        default_means="computed in one pass over the training split, kept in config.json",
+    ),
     Option("binarize", str, None, "binarize the pixels once, or anew at every step", choices=data.BINARIZATIONS),
     Option("epochs", int, 40, "epochs to train", minimum=1),
     Option("batch_size", int, 64, "the global batch size, split across replicas and workers", minimum=1),
@@ -162,6 +223,20 @@ OPTIONS = (
     Option("export", bool, True, "export the model at the end"),
     Option("overwrite", bool, False, "replace a run of another configuration, or a finished one, in --out"),
     Option("verbose", int, 1, "0 silent, 1 progress bar, 2 one line per epoch", choices=(0, 1, 2)),
+)
+
+
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+# The options of the user's own files (`keras_ae.sources`), refused with a built-in data set.
+FILE_OPTIONS = (
+    "image_size",
+    "channels",
+    "image_fit",
+    "validation_fraction",
+    "test_fraction",
+    "skip_bad_files",
+    "cache",
+    "scale_statistics",
 )
 
 
@@ -248,6 +323,13 @@ def check(config):
         option.check(config[option.name])
     if "latent_dim" in config["model_options"] or "input_shape" in config["model_options"]:
         raise ValueError("Give latent_dim as its own option; input_shape comes from the data set.")
+    own_files = sources.is_path(config["dataset"])
+    for name in FILE_OPTIONS:
+        given = config[name] != OPTIONS_BY_NAME[name].default
+        if given and not own_files:
+            raise ValueError(f"--{name.replace('_', '-')} is for your own files; {config['dataset']} is built in.")
+    if own_files and (config["dataset_options"] or config["data_dir"]):
+        raise ValueError("--dataset-option and --data-dir are for the built-in data sets, not your own files.")
 
 
 def _refuse_unknown(options, where=""):

@@ -29,7 +29,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_ae import data, get_model, validation  # noqa: E402
+from keras_ae import data, get_model, pipeline, sources, validation  # noqa: E402
 from training import backup, callbacks, run_folder, strategies  # noqa: E402
 from training import config as run_config  # noqa: E402
 
@@ -53,8 +53,7 @@ class Setup:
     config: dict
     strategy: tf.distribute.Strategy
     model: keras.Model
-    x_train: np.ndarray
-    x_valid: np.ndarray
+    source: pipeline.Source  # its "train" and "validation" splits
 
 
 @dataclasses.dataclass
@@ -90,18 +89,14 @@ def prepare(config, shared_strategy=None):
             print("Note: XLA runs are seeded but not bit-identical: op determinism would turn XLA off.")
         else:
             tf.config.experimental.enable_op_determinism()
-    load_options = dict(
-        data_dir=config["data_dir"], scale=config["scale"], binarize=config["binarize"], **config["dataset_options"]
-    )
-    x_train = data.load(config["dataset"], "train", **load_options)
-    x_valid = data.load(config["dataset"], "validation", **load_options)
+    source = _open_data(config)
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16" if config["mixed_precision"] else "float32")
     try:
         with strategy.scope():
             model = get_model(
                 config["model"],
-                input_shape=x_train.shape[1:],
+                input_shape=tuple(source.element_shape),
                 latent_dim=config["latent_dim"],
                 **{"seed": config["seed"], **config["model_options"]},
             )
@@ -112,9 +107,48 @@ def prepare(config, shared_strategy=None):
             )
     finally:  # the model keeps its policy; the process gets its own back
         keras.mixed_precision.set_global_policy(previous_policy)
-    for x in (x_train, x_valid):  # data the model's loss is not defined on, e.g. --scale standard for a Bernoulli VAE
+    # Data the model's loss is not defined on (e.g. --scale standard for a Bernoulli VAE): whole arrays, and the
+    # first examples of files (later batches are checked as they stream).
+    for split in ("train", "validation"):
+        x = source.array(split) if isinstance(source, pipeline.InMemory) else pipeline.head(source, split, _HEAD)
         validation.check_array(x, model.feature_shape, model.input_range())
-    return Setup(config, strategy, model, x_train, x_valid)
+    return Setup(config, strategy, model, source)
+
+
+_HEAD = 256  # examples of a streamed source read for checks, TensorBoard images and the export's calibration
+
+
+def _open_data(config):
+    """The run's `pipeline.Source`: a built-in data set's arrays, or the user's files, scanned (see `keras_ae.sources`).
+    Records the standard-scaling statistics in the config, so that a resumed run and the export use them."""
+    if not sources.is_path(config["dataset"]):
+        load_options = dict(
+            data_dir=config["data_dir"], scale=config["scale"], binarize=config["binarize"], **config["dataset_options"]
+        )
+        splits = {split: data.load(config["dataset"], split, **load_options) for split in ("train", "validation")}
+        return pipeline.InMemory(splits, description=config["dataset"])
+    source = sources.open_source(
+        config["dataset"],
+        scale=config["scale"],
+        binarize=config["binarize"],
+        image_size=config["image_size"],
+        channels=config["channels"],
+        image_fit=config["image_fit"],
+        validation_fraction=config["validation_fraction"],
+        test_fraction=config["test_fraction"],
+        skip_bad_files=config["skip_bad_files"],
+        statistics=config["scale_statistics"],
+    )
+    for split in ("train", "validation"):
+        if not source.count(split):
+            raise ValueError(
+                f"{source.description} has no {split} examples: add some, or change --validation-fraction."
+            )
+    if source.skipped:
+        print(f"Skipped {source.skipped} bad file(s) of {source.description} (first: {source.skipped_example}).")
+    if config["scale"] == "standard":
+        config["scale_statistics"] = {"mean": list(source.scaling.mean), "std": list(source.scaling.std)}
+    return sources.cache(source) if config["cache"] else source
 
 
 def _optimizer(name, learning_rate):
@@ -150,25 +184,31 @@ def _train_in(out, setup):
     initial_epoch, best_val_loss = backup.restore(model, backup_dir)
     if initial_epoch:
         print(f"Resuming from the backup in {backup_dir}: epoch {initial_epoch + 1} of {config['epochs']}.")
+    source = setup.source
     print(
-        f"Training {config['model']} on {config['dataset']} {setup.x_train.shape} with "
-        f"{type(setup.strategy).__name__} ({setup.strategy.num_replicas_in_sync} replica(s)) into {out}"
+        f"Training {config['model']} on {source.description}: {source.count('train')} examples of shape "
+        f"{tuple(source.element_shape)}, with {type(setup.strategy).__name__} "
+        f"({setup.strategy.num_replicas_in_sync} replica(s)) into {out}"
     )
     dynamic = config["binarize"] == "dynamic"
-    # The batches of epoch e are a function of (seed, e): the same after a resume and on any number of replicas.
+    seed = config["seed"] if config["seed"] is not None else int(np.random.default_rng().integers(2**31))
+    # The batches of epoch e are a function of (seed, e): the same after a resume and on any number of replicas
+    # or workers; each worker reads only its own rows. Validation data are binarized once, the same every epoch.
     epoch = tf.Variable(initial_epoch, dtype=tf.int64, trainable=False)
-    train_data = data.make_dataset(
-        setup.x_train,
-        config["batch_size"],
-        shuffle=config["shuffle"],
-        seed=config["seed"],
-        dynamic_binarization=dynamic,
-        epoch=epoch,
-    )
-    # Validation data binarized once: every epoch is judged on the same draws.
-    x_valid = data.bernoulli_sample(setup.x_valid, config["seed"] or 0) if dynamic else setup.x_valid
-    valid_data = data.make_dataset(x_valid, config["batch_size"])
-    nan_stop = callbacks.TerminateOnNaN(callbacks.nan_hint(model, setup.x_train, config["learning_rate"]))
+
+    def split_data(split, **options):
+        def make(shard):
+            dataset = pipeline.stream(
+                source, split, config["batch_size"], seed=seed, dynamic_binarization=dynamic, shard=shard, **options
+            )
+            return validation.check_dataset(dataset, model.feature_shape, model.input_range())
+
+        return pipeline.distributed(setup.strategy, make)
+
+    train_data = split_data("train", shuffle=config["shuffle"], epoch=epoch)
+    valid_data = split_data("validation")
+    x_head = _head(source, "train")
+    nan_stop = callbacks.TerminateOnNaN(callbacks.nan_hint(model, x_head, config["learning_rate"]))
     best_path = os.path.join(out, "best.keras")
     callbacks.write_hparams(logs, config, ("loss",) + tuple(model.loss_term_names))
     history = model.fit(
@@ -184,7 +224,7 @@ def _train_in(out, setup):
                 best_path, monitor="val_loss", save_best_only=True, initial_value_threshold=best_val_loss
             ),
             keras.callbacks.TensorBoard(logs, write_graph=False),
-            callbacks.ImageSummaries(os.path.join(logs, "images"), setup.x_valid[:1000], config["image_every"]),
+            callbacks.ImageSummaries(os.path.join(logs, "images"), _head(source, "validation"), config["image_every"]),
             backup.RunBackup(backup_dir, config["backup_every"], best_val_loss),
             *callbacks.faults_for_tests(),
         ],
@@ -197,7 +237,7 @@ def _train_in(out, setup):
     if not os.path.exists(best_path):  # a closed-form fit (pca) runs no epochs to checkpoint
         _save_whole(model, best_path)
     if config["export"] and strategies.is_chief(setup.strategy):
-        _export(model, out, setup.x_train)
+        _export(model, out, x_head[:100])
     summary = _summary(history, out)
     run_folder.mark_complete(out, summary)
     shutil.rmtree(backup_dir, ignore_errors=True)
@@ -218,13 +258,18 @@ def run(config_file=None, shared_strategy=None, **options):
     return train(prepare(run_config.resolve(options, config_file), shared_strategy))
 
 
-def _export(model, out, x_train):
+def _head(source, split):
+    """The first examples of a split: all of an in-memory one's, up to `_HEAD` streamed."""
+    return source.array(split)[:1000] if isinstance(source, pipeline.InMemory) else pipeline.head(source, split, _HEAD)
+
+
+def _export(model, out, representative_data):
     """Exports into DIR/export.partial, then renames it DIR/export: a kill leaves no partial export."""
     from export.export import export_model  # imported when needed: tests stand a fake module in for it
 
     final, partial = os.path.join(out, "export"), os.path.join(out, "export.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    export_model(model, out_dir=partial, tflite="float32", representative_data=x_train[:100])
+    export_model(model, out_dir=partial, tflite="float32", representative_data=representative_data)
     callbacks.fault_for_tests("export")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)
@@ -254,7 +299,7 @@ def main(argv=None):
     try:
         setup = prepare(parse_config(argv, parser))
         return 1 if train(setup).stopped_on_nan else 0
-    except (ValueError, data.DataUnavailableError) as error:  # a bad option, or a run folder in use
+    except (ValueError, data.DataUnavailableError) as error:  # a bad option or file, or a run folder in use
         message = " ".join(str(error).split())
         parser.exit(2, f"{parser.prog}: error: {message}\n")
 
