@@ -166,7 +166,10 @@ def fit_image(image, size, fit):
     return tf.cond(
         same,
         lambda: image,
-        lambda: keras.ops.image.resize(image, size, crop_to_aspect_ratio=True, antialias=True),
+        # Clipped: rounding takes a resampled 255 to 255.00002, outside a Bernoulli decoder's [0, 1] once scaled.
+        lambda: tf.clip_by_value(
+            keras.ops.image.resize(image, size, crop_to_aspect_ratio=True, antialias=True), 0, 255
+        ),
     )
 
 
@@ -390,6 +393,8 @@ def write_tfrecords(folder, prefix, shards=8):
     `<prefix>-0000N-of-0000S.tfrecord` of tf.train.Examples with the encoded
     bytes as they are ("image") and their relative path ("path"), so a
     `TFRecordFiles` source splits them as the folder. Returns the file names."""
+    if not os.path.isdir(folder):
+        raise ValueError(f"No folder {folder}.")
     names = sorted(
         os.path.relpath(os.path.join(d, n), folder).replace(os.sep, "/")
         for d, _, files in os.walk(folder)
@@ -655,3 +660,23 @@ def cache(source):
         else:
             arrays[split] = np.zeros((0, *source.element_shape), np.float32)
     return InMemory(arrays, description=f"{source.description}, cached in memory")
+
+
+def main(argv=None):
+    """`python -m keras_ae.sources FOLDER PREFIX [--shards N]`: a folder of images as TFRecord shards."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m keras_ae.sources", description=write_tfrecords.__doc__)
+    parser.add_argument("folder", help="a folder of images, at any depth")
+    parser.add_argument("prefix", help="the shards' path and name prefix, e.g. data/photos")
+    parser.add_argument("--shards", type=int, default=8, help="files to write (default 8)")
+    args = parser.parse_args(argv)
+    try:
+        files = write_tfrecords(args.folder, args.prefix, args.shards)
+    except (ValueError, OSError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(f"Wrote {len(files)} files: {files[0]} ... {files[-1]}; train with --dataset '{args.prefix}-*.tfrecord'")
+
+
+if __name__ == "__main__":
+    main()

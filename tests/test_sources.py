@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 from sklearn.datasets import load_digits, load_sample_images
+from tensorflow.python.framework import config as tf_config
 from test_training import _free_ports, subprocess_env
 
 from keras_ae import pipeline, sources
@@ -240,6 +241,31 @@ def test_an_epoch_s_order_is_a_function_of_seed_and_epoch_for_every_source(tmp_p
         np.testing.assert_array_equal(first, again)
         assert not np.array_equal(first, second)
         np.testing.assert_array_equal(np.sort(first, axis=0), np.sort(second, axis=0))  # each example once
+
+
+def test_a_run_on_a_folder_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path):
+    root = _digit_folder(str(tmp_path / "data"), 120)
+    options = dict(dataset=root, model="vae", latent_dim=2, model_options={"hidden_units": [8]}, binarize="dynamic")
+    options.update(epochs=3, batch_size=16, seed=1, image_every=0, export=False, verbose=0)
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if k not in ("model_options", "export")]
+    killed = subprocess.run(
+        [sys.executable, "-m", "training.train", *flags, "--model-option=hidden_units=[8]", "--no-export", "--out=run"],
+        cwd=tmp_path,
+        env={**subprocess_env(), "KERAS_AE_FAULT": "step:9"},  # in epoch 2: seven steps an epoch
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode < 0 and not (tmp_path / "run" / "model.keras").exists(), killed.stderr[-2000:]
+    try:
+        resumed = train.run(out=str(tmp_path / "run"), **options)
+        whole = train.run(out=str(tmp_path / "whole"), **options)
+    finally:
+        tf_config.disable_op_determinism()  # a seeded run turns it on for the process
+    steps = -(-sources.open_source(root).count("train") // 16)
+    assert int(resumed.model.optimizer.iterations) == int(whole.model.optimizer.iterations) == 3 * steps
+    for a, b in zip(resumed.model.weights, whole.model.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 _WORKER = """
