@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image
 from sklearn.datasets import load_digits, load_sample_images
 from tensorflow.python.framework import config as tf_config
-from test_training import _free_ports, subprocess_env
+from test_training import run_two_workers, subprocess_env
 
 from keras_ae import pipeline, sources
 from training import train
@@ -289,25 +289,9 @@ def test_two_workers_each_read_their_own_rows_and_together_see_every_example_onc
     root = tmp_path / "ids"
     for i in range(47):
         _write(str(root / f"{i:02d}.png"), np.full((4, 4, 1), i, np.uint8))
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-c", _WORKER, str(root), str(tmp_path / f"w{index}.json")],
-                env={**subprocess_env(), "TF_CONFIG": tf_config},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    try:
-        logs = [p.communicate(timeout=180)[0] for p in processes]
-    finally:
-        for p in processes:
-            p.kill()
-    assert [p.returncode for p in processes] == [0, 0], "\n".join(log[-2000:] for log in logs)
+    run_two_workers(
+        lambda index: [sys.executable, "-c", _WORKER, str(root), str(tmp_path / f"w{index}.json")], tmp_path
+    )
     steps = [json.load(open(tmp_path / f"w{i}.json")) for i in range(2)]
     source = sources.open_source(root, scale="raw", validation_fraction=0, test_fraction=0)
     one_device = pipeline.stream(source, "train", 10, shuffle=True, seed=4, epoch=tf.Variable(1, dtype=tf.int64))

@@ -278,16 +278,16 @@ def _free_ports(count):
     return ports
 
 
-def test_multi_worker_run_of_two_processes_ends_with_identical_weights(tmp_path):
+def run_two_workers(command, cwd, timeout=240):
+    """`command(index)` in two processes, a cluster of two workers on 127.0.0.1; their outputs, once both succeed."""
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    command = _command("--strategy", "multi_worker", "--epochs", "2", "--seed", "0", "--out", "run")
     processes = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         processes.append(
             subprocess.Popen(
-                command,
-                cwd=tmp_path,
+                command(index),
+                cwd=cwd,
                 env={**subprocess_env(), "TF_CONFIG": tf_config},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -295,11 +295,17 @@ def test_multi_worker_run_of_two_processes_ends_with_identical_weights(tmp_path)
             )
         )
     try:
-        logs = [p.communicate(timeout=240)[0] for p in processes]
+        logs = [p.communicate(timeout=timeout)[0] for p in processes]
     finally:
         for p in processes:
             p.kill()
     assert [p.returncode for p in processes] == [0, 0], "\n".join(log[-2000:] for log in logs)
+    return logs
+
+
+def test_multi_worker_run_of_two_processes_ends_with_identical_weights(tmp_path):
+    command = _command("--strategy", "multi_worker", "--epochs", "2", "--seed", "0", "--out", "run")
+    logs = run_two_workers(lambda index: command, tmp_path)
     assert all("CollectiveAllReduceStrategy (2 replica(s))" in log for log in logs)
     # The workers report the same all-reduced losses, and the loss fell.
     losses = [[line.split(" - loss: ")[1] for line in log.splitlines() if " - val_loss: " in line] for log in logs]

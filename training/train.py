@@ -18,6 +18,7 @@ error before it writes anything.
 
 import argparse
 import dataclasses
+import importlib
 import os
 import shutil
 import sys
@@ -30,8 +31,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_ae import data, get_model, pipeline, sources, validation  # noqa: E402
-from training import backup, callbacks, run_folder, strategies  # noqa: E402
-from training import config as run_config  # noqa: E402
+
+from . import backup, callbacks, run_folder, strategies  # noqa: E402
+from . import config as run_config  # noqa: E402
 
 
 def build_parser():
@@ -216,6 +218,7 @@ def _train_in(out, setup):
         validation_data=valid_data,
         epochs=config["epochs"],
         initial_epoch=initial_epoch,
+        shuffle=False,  # the stream is shuffled already (keyed by epoch); Keras warns otherwise
         verbose=config["verbose"],
         callbacks=[
             keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch.assign(e)),
@@ -263,9 +266,15 @@ def _head(source, split):
     return source.array(split)[:1000] if isinstance(source, pipeline.InMemory) else pipeline.head(source, split, _HEAD)
 
 
+def _sibling(name):
+    """The module `name` of a package beside this one: `export.export` in a checkout, `keras_ae.export.export` as
+    installed, where the wheel puts training/ and export/ under keras_ae (see pyproject.toml)."""
+    return importlib.import_module(f"{__package__.rpartition('.')[0]}.{name}".lstrip("."))
+
+
 def _export(model, out, representative_data):
     """Exports into DIR/export.partial, then renames it DIR/export: a kill leaves no partial export."""
-    from export.export import export_model  # imported when needed: tests stand a fake module in for it
+    export_model = _sibling("export.export").export_model  # imported when needed: tests stand a fake one in
 
     final, partial = os.path.join(out, "export"), os.path.join(out, "export.partial")
     shutil.rmtree(partial, ignore_errors=True)
