@@ -1,6 +1,9 @@
 """The model selection and the filter measure that the paper reproductions
 (benchmarks/reproduce/) report their numbers with."""
 
+import dataclasses
+import shutil
+
 import keras
 import numpy as np
 
@@ -44,3 +47,89 @@ def test_dc_fraction_is_the_share_of_filter_energy_in_its_mean():
     mixed = edge + 1.0  # mean 1, deviations ±1: half of Σw² = 64·1² + 64·1² is in the mean
     fractions = dc_fraction(np.stack([flat, edge, mixed], axis=1))
     np.testing.assert_allclose(fractions, [1.0, 0.0, 0.5])
+
+
+def test_the_paper_schedule_is_3_to_the_i_epochs_at_lr_1e_3_times_10_to_the_minus_i_over_7():
+    from benchmarks.reproduce.__main__ import build_parser
+
+    config = vae.configure(build_parser().parse_args(["vae", "--schedule", "paper"]))
+    schedule = vae.paper_schedule(config)
+    epochs = [e for e, _ in schedule]
+    assert epochs == [1, 3, 9, 27, 81, 243, 729, 2187] and config.epochs == 3280
+    np.testing.assert_allclose([lr for _, lr in schedule], [1e-3 * 10 ** (-i / 7) for i in range(8)])
+    assert config.adam_epsilon == 1e-4 and config.batch_size == 100
+    # LearningRateScheduler passes the 0-based epoch index: stage i starts at index Σ_{j<i} 3^j.
+    learning_rate = vae.paper_learning_rate(schedule)
+    for i, start in enumerate(np.cumsum([0, *epochs[:-1]])):
+        assert learning_rate(int(start)) == schedule[i][1]
+        if start:
+            assert learning_rate(int(start) - 1) == schedule[i - 1][1]
+    assert learning_rate(3279) == schedule[-1][1]
+    # --epochs-scale compresses every stage (at least one epoch each), e.g. to about 300 epochs.
+    scaled = vae.configure(build_parser().parse_args(["vae", "--schedule", "paper", "--epochs-scale", "0.0915"]))
+    assert [e for e, _ in vae.paper_schedule(scaled)] == [1, 1, 1, 2, 7, 22, 67, 200] and scaled.epochs == 301
+    assert vae.configure(build_parser().parse_args(["vae", "--schedule", "paper", "--quick"])).epochs == 10
+
+
+def _paper_run(directory, x_train, x_valid, *callbacks):
+    # 8 stages of 1 epoch; a backup and a validation every 2 epochs; 2 steps an epoch.
+    config = vae.Config(
+        schedule="paper", epochs_scale=3.0**-7, checkpoint_every=2, validation_freq=2, hidden_units=(16,), latent_dim=4
+    )
+    config = dataclasses.replace(config, epochs=sum(e for e, _ in vae.paper_schedule(config)), batch_size=50)
+    return vae.train_paper(config, str(directory), x_train, x_valid, callbacks=callbacks)
+
+
+def test_a_paper_run_killed_after_a_backup_resumes_at_its_epoch_and_lr_and_ends_bit_identical(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    x_train = rng.random((100, 784), dtype=np.float32)  # intensities, binarized anew at every step by the model
+    x_valid = (rng.random((50, 784)) < 0.3).astype(np.float32)
+    uninterrupted_dir, killed_dir = tmp_path / "uninterrupted", tmp_path / "killed"
+
+    class KilledAfterEpoch5(keras.callbacks.Callback):
+        """Copies the run folder as a kill at the end of epoch 5 leaves it: backups at epochs 2 and 4, the curve and
+        the selected weights of 5 epochs."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == 5:
+                shutil.copytree(uninterrupted_dir, killed_dir)
+
+    model, _ = _paper_run(uninterrupted_dir, x_train, x_valid, KilledAfterEpoch5())
+    assert len(vae.read_curve(killed_dir / vae.CURVE)) == 5
+    uninterrupted = [v.numpy() for v in (*model.variables, *model.optimizer.variables)]
+    # The resumed run trains the same model object, its functions already compiled (XLA takes seconds): the backup
+    # must set every variable (the seed generator's state too) back from epoch 8 to epoch 4. A fresh process:
+    # the real run's kill and restart.
+    monkeypatch.setattr(vae, "build_model", lambda config: model)
+    seen = {}
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["steps"] = int(self.model.optimizer.iterations.numpy())
+
+        def on_epoch_begin(self, epoch, logs=None):  # after LearningRateScheduler's
+            seen.setdefault("first_epoch", (epoch, float(self.model.optimizer.learning_rate.numpy())))
+
+    _, initial_epoch = _paper_run(killed_dir, x_train, x_valid, Watch())
+    assert initial_epoch == 4 and seen["steps"] == 4 * 2
+    assert seen["first_epoch"][0] == 4  # epoch 5 again, stage 4: lr 1e-3·10^(-4/7)
+    np.testing.assert_allclose(seen["first_epoch"][1], 1e-3 * 10 ** (-4 / 7), rtol=1e-6)
+    # Every variable of the model and of Adam, the curve and the selected weights: those of the uninterrupted run.
+    for a, b in zip(uninterrupted, (*model.variables, *model.optimizer.variables), strict=True):
+        np.testing.assert_array_equal(a, b.numpy())
+    curves = [vae.read_curve(run / vae.CURVE) for run in (uninterrupted_dir, killed_dir)]
+    assert [r["epoch"] for r in curves[1]] == list(range(1, 9))
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in curves[1]] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in curves[0]
+    ]
+    np.testing.assert_allclose(
+        [r["learning_rate"] for r in curves[1]], [1e-3 * 10 ** (-e / 7) for e in range(8)], rtol=1e-6
+    )
+    selected = []
+    for run in (uninterrupted_dir, killed_dir):
+        model.load_weights(run / vae.SELECTED)
+        selected.append(model.get_weights())
+    for a, b in zip(*selected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Started again once done, it runs no epoch.
+    assert _paper_run(killed_dir, x_train, x_valid)[1] == 8

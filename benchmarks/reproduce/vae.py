@@ -1,5 +1,16 @@
-"""Item 2: the IWAE paper's one-stochastic-layer VAE and IWAE on MNIST, test NLL by importance sampling (k=5000)."""
+"""Item 2: the IWAE paper's one-stochastic-layer VAE and IWAE on MNIST, test NLL by importance sampling (k=5000).
 
+Two schedules. `--schedule budget` (the default): Adam at a fixed lr for a training-time budget
+(`TimeBudget`). `--schedule paper`: the IWAE paper's (Burda et al. 2016, §5), 3^i epochs at lr
+1e-3·10^(-i/7) for i = 0…7, 3280 epochs (`--epochs-scale F` compresses every stage by F), set by
+keras.callbacks.LearningRateScheduler; the weights with the best validation bound are scored; and the
+run survives being killed, with the pieces training/train.py resumes with (`train_paper`): a backup
+every 10 epochs in runs/reproduce/<name>_schedule/backup (training.backup), from which the same command
+started again continues, bit-identical to an uninterrupted run.
+`--variant hierarchical` is the paper's two-stochastic-layer VAE (keras_ae hierarchical_vae).
+"""
+
+import csv
 import dataclasses
 import math
 import os
@@ -7,6 +18,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 from matplotlib.figure import Figure
 
 from benchmarks.reproduce.common import (
@@ -22,16 +34,31 @@ from benchmarks.reproduce.common import (
     write_json,
 )
 from keras_ae import data, get_model
+from training import backup
 
-PUBLISHED_NLL = {("vae", "dynamic"): 86.76, ("iwae", "dynamic"): 84.78, ("vae", "static"): 89.9}
-GOAL_NLL = {("vae", "dynamic"): 86.5, ("iwae", "dynamic"): 84.5}
+PUBLISHED_NLL = {
+    ("vae", "dynamic"): 86.76,
+    ("iwae", "dynamic"): 84.78,
+    ("vae", "static"): 89.9,
+    ("hierarchical", "dynamic"): 85.33,
+}
+GOAL_NLL = {
+    ("vae", "dynamic"): 86.5,
+    ("iwae", "dynamic"): 84.5,
+    ("vae", "static"): 89.5,
+    ("hierarchical", "dynamic"): 85.3,
+}
+PAPER_STAGES = 8  # i = 0…7: 3^i epochs at lr 1e-3·10^(-i/7)
 NLL_SUBSET_SEED = 0  # numpy seed of the test images scored when not all are
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    variant: str = "vae"  # or "iwae"
+    variant: str = "vae"  # or "iwae", "hierarchical"
     binarization: str = "dynamic"  # or "static"
+    schedule: str = "budget"  # or "paper"
+    epochs_scale: float = 1.0  # paper schedule: each stage's 3^i epochs times this (at least 1)
+    checkpoint_every: int = 10  # paper schedule: epochs between checkpoints
     minutes: float = 30.0  # the training time budget
     epochs: int = 100000  # in effect unbounded: the time budget ends training
     batch_size: int = 100
@@ -39,6 +66,8 @@ class Config:
     adam_epsilon: float = 1e-4
     hidden_units: tuple = (200, 200)
     latent_dim: int = 50
+    upper_hidden_units: tuple = (100, 100)  # hierarchical: q(z2|z1), mirrored in p(z1|z2)
+    lower_latent_dim: int = 100  # hierarchical: z1
     iwae_samples: int = 50
     validation_freq: int = 5  # epochs between validation ELBOs
     select_on_validation: bool = False
@@ -57,11 +86,30 @@ QUICK = {
     "nll_samples": 100,
     "nll_examples": 200,
 }
+QUICK_PAPER = {"epochs_scale": 3.0**-6, "checkpoint_every": 2, "validation_freq": 2}  # 1,1,1,1,1,1,1,3 epochs
 
 
 def add_arguments(parser):
-    parser.add_argument("--variant", choices=("vae", "iwae"), default=Config.variant)
+    parser.add_argument("--variant", choices=("vae", "iwae", "hierarchical"), default=Config.variant)
     parser.add_argument("--binarization", choices=("dynamic", "static"), default=Config.binarization)
+    parser.add_argument(
+        "--schedule",
+        choices=("budget", "paper"),
+        default=Config.schedule,
+        help="budget: a fixed lr for --minutes; paper: 3^i epochs at lr 1e-3·10^(-i/7), i=0..7, resumable",
+    )
+    parser.add_argument(
+        "--epochs-scale",
+        type=float,
+        default=None,
+        help="paper schedule: multiply each stage's epochs by this (at least 1 each); "
+        f"default 1 (3280 epochs), {QUICK_PAPER['epochs_scale']:.5f} with --quick",
+    )
+    parser.add_argument(
+        "--work-dir",
+        default=WORK_DIR,
+        help="the weights, and the paper schedule's run folder (<name>_schedule/: backup, weights, curve)",
+    )
     parser.add_argument("--minutes", type=float, default=Config.minutes, help="training time budget")
     parser.add_argument("--batch-size", type=int, default=Config.batch_size)
     parser.add_argument("--lr", type=float, default=Config.learning_rate, help="Adam's learning rate")
@@ -85,6 +133,7 @@ def configure(args):
     config = Config(
         variant=args.variant,
         binarization=args.binarization,
+        schedule=args.schedule,
         minutes=args.minutes,
         batch_size=args.batch_size,
         learning_rate=args.lr,
@@ -95,7 +144,38 @@ def configure(args):
     )
     if args.quick:
         config = dataclasses.replace(config, **QUICK)
+    if config.schedule == "paper":
+        if args.epochs or args.resume or args.select_on_validation:
+            raise SystemExit(
+                "--schedule paper: no --epochs (use --epochs-scale), --resume (a run continues by itself) "
+                "or --select-on-validation (it always selects on validation)"
+            )
+        if args.quick:
+            config = dataclasses.replace(config, **QUICK_PAPER)
+        if args.epochs_scale is not None:
+            config = dataclasses.replace(config, epochs_scale=args.epochs_scale)
+        return dataclasses.replace(config, epochs=sum(e for e, _ in paper_schedule(config)))
+    if args.epochs_scale is not None:
+        raise SystemExit("--epochs-scale is for --schedule paper")
     return dataclasses.replace(config, epochs=args.epochs) if args.epochs else config
+
+
+def paper_schedule(config):
+    """The IWAE paper's [(epochs, learning rate)]: stage i = 0…7 is 3^i epochs (times `epochs_scale`, rounded,
+    at least 1) at lr 10^(-i/7) times `learning_rate` (1e-3); 3280 epochs unscaled."""
+    return [
+        (max(1, round(3**i * config.epochs_scale)), config.learning_rate * 10 ** (-i / 7)) for i in range(PAPER_STAGES)
+    ]
+
+
+def paper_learning_rate(schedule):
+    """The learning rate of epoch index e (0-based, as keras.callbacks.LearningRateScheduler passes it)."""
+    ends = np.cumsum([epochs for epochs, _ in schedule])
+
+    def learning_rate(epoch, current=None):
+        return schedule[min(int(np.searchsorted(ends, epoch, side="right")), len(schedule) - 1)][1]
+
+    return learning_rate
 
 
 def load_splits(data_dir, binarization):
@@ -110,8 +190,11 @@ def load_splits(data_dir, binarization):
 
 
 def build_model(config):
+    options = {}
+    if config.variant == "hierarchical":
+        options = {"lower_latent_dim": config.lower_latent_dim, "upper_hidden_units": list(config.upper_hidden_units)}
     model = get_model(
-        "vae",
+        "hierarchical_vae" if config.variant == "hierarchical" else "vae",
         input_shape=(784,),
         latent_dim=config.latent_dim,
         hidden_units=list(config.hidden_units),
@@ -121,6 +204,7 @@ def build_model(config):
         dynamic_binarization=config.binarization == "dynamic",
         scale_activation="exp",
         seed=config.seed,
+        **options,
     )
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon))
     return model
@@ -128,15 +212,7 @@ def build_model(config):
 
 def protocol(config, budget):
     """The protocol lines of the JSON, from the configuration and the budget's schedule."""
-    layers = "-".join(map(str, (784, *config.hidden_units, config.latent_dim)))
     every = f"every {config.validation_freq} epochs"
-    if config.binarization == "dynamic":
-        binarization = (
-            "dynamic: a fresh Bernoulli draw of the training intensities at every step; validation and "
-            f"test binarized once (numpy seed {BINARIZATION_SEED})"
-        )
-    else:
-        binarization = "fixed (Larochelle & Murray 2011) binarized MNIST, 50k/10k/10k"
     if config.select_on_validation:
         selection = (
             f"the weights of the epoch with the best validation ELBO (checked {every}); after "
@@ -146,15 +222,80 @@ def protocol(config, budget):
     else:
         selection = f"none: the last weights (validation ELBO reported {every})"
     return {
-        "architecture": f"{layers} tanh encoder (μ, log σ²), mirrored decoder, Bernoulli likelihood; "
-        "one stochastic layer (IWAE paper, §5)",
-        "objective": f"IWAE bound, k={config.iwae_samples}" if config.variant == "iwae" else "ELBO (k=1), analytic KL",
-        "binarization": binarization,
+        **model_protocol(config),
         "optimizer": f"Adam lr {config.learning_rate} (eps {config.adam_epsilon:g}), batch {config.batch_size}; "
         f"lr x{budget.decay} for the last {budget.tail:.0%} of the time budget ({config.minutes} min); "
         "the paper: batch 20, 3280 epochs with lr 1e-3·10^(-i/7)",
         "seed": config.seed,
         "model_selection": selection,
+    }
+
+
+def model_protocol(config):
+    """The protocol lines of the model, its objective and the data."""
+    if config.binarization == "dynamic":
+        binarization = (
+            "dynamic: a fresh Bernoulli draw of the training intensities at every step; validation and "
+            f"test binarized once (numpy seed {BINARIZATION_SEED})"
+        )
+    else:
+        binarization = "fixed (Larochelle & Murray 2011) binarized MNIST, 50k/10k/10k"
+    if config.variant == "hierarchical":
+        lower = "-".join(map(str, (784, *config.hidden_units, config.lower_latent_dim)))
+        upper = "-".join(map(str, (config.lower_latent_dim, *config.upper_hidden_units, config.latent_dim)))
+        architecture = (
+            f"q(z1|x) {lower}, q(z2|z1) {upper}, tanh, each (μ, log σ²); p(z1|z2) and p(x|z1) mirrored, "
+            "Bernoulli likelihood; two stochastic layers (IWAE paper, §5)"
+        )
+        objective = "ELBO (k=1), Monte Carlo KL (no closed form with two layers)"
+    else:
+        layers = "-".join(map(str, (784, *config.hidden_units, config.latent_dim)))
+        architecture = (
+            f"{layers} tanh encoder (μ, log σ²), mirrored decoder, Bernoulli likelihood; "
+            "one stochastic layer (IWAE paper, §5)"
+        )
+        objective = f"IWAE bound, k={config.iwae_samples}" if config.variant == "iwae" else "ELBO (k=1), analytic KL"
+    return {"architecture": architecture, "objective": objective, "binarization": binarization}
+
+
+def paper_protocol(config, resumes=()):
+    """The protocol lines of a `--schedule paper` run."""
+    schedule = paper_schedule(config)
+    stages = ", ".join(f"{epochs}" for epochs, _ in schedule)
+    scaled = "" if config.epochs_scale == 1 else f"; every stage's 3^i epochs x{config.epochs_scale:g}, rounded"
+    batch = (
+        "the paper's 20: measured on one core of this machine, an epoch takes 3.4 s at batch 100 and 6.7 s at "
+        "batch 20 (the 784x200 matmuls of 20 rows are too small to use the CPU), so 3280 epochs would take "
+        "about 6 h at batch 20; batch 100 makes 5x fewer Adam steps"
+        if config.batch_size == 100
+        else "the paper's"
+        if config.batch_size == 20
+        else "chosen on the command line"
+    )
+    bound = "the IWAE bound (k=50)" if config.variant == "iwae" else "ELBO"
+    resumed = (
+        f"resumed {len(resumes)} time(s), at epoch(s) {', '.join(map(str, resumes))}" if resumes else "never resumed"
+    )
+    return {
+        **model_protocol(config),
+        "optimizer": f"Adam (eps {config.adam_epsilon:g}), batch {config.batch_size} ({batch}); the IWAE "
+        f"paper's schedule: {PAPER_STAGES} stages of 3^i epochs at lr {config.learning_rate:g}·10^(-i/7), "
+        f"i = 0…{PAPER_STAGES - 1} ({stages}: {config.epochs} epochs{scaled}), set at the start of each epoch by "
+        "keras.callbacks.LearningRateScheduler",
+        "seed": config.seed,
+        "model_selection": f"the weights of the epoch with the best validation {bound} (checked every "
+        f"{config.validation_freq} epochs on the {'held-out ' if config.binarization == 'static' else ''}"
+        "validation images, binarized once); the last weights are kept beside them; the test set is scored "
+        "only at the end, on the selected weights",
+        "resumption": f"a backup every {config.checkpoint_every} epochs (training.backup.RunBackup: every model and "
+        "optimizer variable, the state of the seed generator that draws the binarization and the posterior samples "
+        "included, sha256-checked, the two newest kept); the same command started again restores the newest "
+        "intact one (training.backup.restore) and trains on from its epoch. The batches of epoch e are a function "
+        "of (seed, e) (keras_ae.data.make_dataset keyed on an epoch variable), so a resumed run is bit-identical "
+        "to an uninterrupted one: the epochs a kill lost after the backup are trained again, exactly. The "
+        "selected weights: keras.callbacks.ModelCheckpoint (save_best_only, its threshold the backup's best "
+        "validation loss); the curve: keras.callbacks.CSVLogger (append), cut back to the backup's epoch on "
+        f"resume; {resumed}",
     }
 
 
@@ -180,11 +321,18 @@ def score(model, x_test, config):
         "test_elbo_on_nll_subset": float(elbo[subset].mean()),
         "active_units": model.active_units(x_test),
         "latent_dim": config.latent_dim,
+        **(
+            {"active_units_per_layer": list(model.active_units_per_layer(x_test))}
+            if hasattr(model, "active_units_per_layer")
+            else {}
+        ),
     }
 
 
 def run(args):
     config = configure(args)
+    if config.schedule == "paper":
+        return run_paper(args, config)
     t0 = time.time()
     set_seed(config.seed)
     name = f"vae_{config.variant}_{config.binarization}"
@@ -298,3 +446,205 @@ def curves_figure(out):
     ax.legend(fontsize=6)
     ax.set_title("784-200-200-50 VAE/IWAE on MNIST", fontsize=9)
     save_figure(fig, out, "vae_curves", gray=False)
+
+
+BACKUP, SELECTED, LAST, CURVE = "backup", "selected.weights.h5", "last.weights.h5", "curve.csv"
+
+
+def read_curve(path):
+    """The rows of a CSVLogger curve as {"epoch": 1-based, name: float}, without the "NA" of epochs not validated."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: int(v) + 1 if k == "epoch" else float(v) for k, v in r.items() if v != "NA"} for r in rows]
+
+
+def cut_curve(path, epochs):
+    """Keeps the first `epochs` rows of a CSVLogger curve (and its header), atomically: a resumed run appends from
+    the backup's epoch, and the rows of the epochs a kill lost after it (or a last row cut short) go."""
+    if not os.path.exists(path):
+        return
+    if not epochs:
+        os.remove(path)
+        return
+    with open(path, newline="") as f:
+        header, *rows = [line for line in f if line.endswith("\n")]
+    kept = [line for line in rows if int(line.split(",", 1)[0]) < epochs]
+    with open(path + ".tmp", "w", newline="") as f:
+        f.writelines([header, *kept])
+    os.replace(path + ".tmp", path)
+
+
+def train_paper(config, directory, x_train, x_valid, on_backup=None, callbacks=()):
+    """Trains a `--schedule paper` run in `directory`, on from its backup when there is one, as training/train.py
+    does; returns (model with the last weights, the epoch it started from).
+
+    directory/backup: training.backup's, every `checkpoint_every` epochs and after the last; restored at start.
+    directory/selected.weights.h5: the weights of the best validation loss (keras.callbacks.ModelCheckpoint, its
+    threshold the best of the epochs before the backup); last.weights.h5: the last ones; curve.csv: one row of logs
+    an epoch (CSVLogger; 0-based epoch, training seconds, learning rate). The batches of epoch e are a function of
+    (seed, e) (`data.make_dataset` keyed on a variable set as each epoch begins), and the model's draws (the dynamic
+    binarization, the posterior samples) come from its seed generator, whose state the backup holds: a resumed run
+    is bit-identical to an uninterrupted one. `on_backup(epochs_done, initial_epoch)` runs after each backup;
+    `callbacks` run last (the tests' probes).
+    """
+    if config.checkpoint_every % config.validation_freq:
+        # CSVLogger takes its columns from the first epoch it logs: after a resume, as at epoch 1, one not validated.
+        raise ValueError("checkpoint_every must be a multiple of validation_freq")
+    set_seed(config.seed)
+    model = build_model(config)  # the model's dynamic binarization draws a fresh x ~ Bernoulli(p) at every step
+    initial_epoch, best_val_loss = backup.restore(model, os.path.join(directory, BACKUP))
+    curve_path = os.path.join(directory, CURVE)
+    cut_curve(curve_path, initial_epoch)
+    if 0 < initial_epoch < config.epochs:
+        print(f"resuming from the backup in {directory}: epoch {initial_epoch + 1} of {config.epochs}", flush=True)
+    if initial_epoch < config.epochs:
+        os.makedirs(directory, exist_ok=True)
+        epoch = tf.Variable(initial_epoch, dtype=tf.int64, trainable=False)
+        curve = read_curve(curve_path)
+        clock = {"before": curve[-1]["seconds"] if curve else 0.0}
+
+        def stamp(e, logs):  # training seconds, counted on across resumes
+            logs["seconds"] = round(clock["before"] + time.time() - clock["start"], 1)
+
+        def backed_up(e, logs):
+            if on_backup and ((e + 1) % config.checkpoint_every == 0 or e + 1 == config.epochs):
+                on_backup(e + 1, initial_epoch)
+
+        model.fit(
+            data.make_dataset(x_train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch),
+            initial_epoch=initial_epoch,
+            epochs=config.epochs,
+            validation_data=data.make_dataset(x_valid, config.batch_size),
+            shuffle=False,  # the dataset shuffles
+            validation_freq=config.validation_freq,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch.assign(e)),
+                keras.callbacks.LearningRateScheduler(paper_learning_rate(paper_schedule(config))),
+                keras.callbacks.LambdaCallback(
+                    on_train_begin=lambda logs: clock.update(start=time.time()), on_epoch_end=stamp
+                ),
+                keras.callbacks.CSVLogger(curve_path, append=True),
+                # Before the backup: a kill while it writes leaves the backup before it, and that epoch is run again.
+                keras.callbacks.ModelCheckpoint(
+                    os.path.join(directory, SELECTED),
+                    monitor="val_loss",  # −ELBO; the IWAE's −bound (k=50)
+                    save_best_only=True,
+                    save_weights_only=True,
+                    initial_value_threshold=best_val_loss,
+                ),
+                backup.RunBackup(os.path.join(directory, BACKUP), config.checkpoint_every, best_val_loss),
+                keras.callbacks.LambdaCallback(on_epoch_end=backed_up),
+                *callbacks,
+            ],
+        )
+    model.save_weights(os.path.join(directory, LAST))
+    return model, initial_epoch
+
+
+def rounded(row):
+    """A curve row with 6 significant digits."""
+    return {k: v if k == "epoch" else float(f"{v:.6g}") for k, v in row.items()}
+
+
+def run_paper(args, config):
+    """`--schedule paper`: the IWAE paper's 8 stages (`train_paper`, which continues a killed run); the weights
+    with the best validation bound are scored on test."""
+    t0 = time.time()
+    name = f"vae_{config.variant}_{config.binarization}_paper"
+    if config.epochs_scale != 1:
+        name += str(config.epochs)
+    if args.quick:
+        name += "_quick"
+    directory = os.path.join(args.work_dir, f"{name}_schedule")
+    paper = (config.variant, config.binarization)
+    saved = read_json(args.out, name) if os.path.exists(os.path.join(args.out, f"{name}.json")) else {}
+    if not args.eval_only and saved.get("status") == "done" and saved.get("epochs") == config.epochs:
+        print(f"{name}: already done (test NLL {saved['test_nll']:.2f}); --eval-only scores it again", flush=True)
+        return saved
+    # The epochs at which this run was resumed before (a run started anew from epoch 0 has none).
+    resumed_before = saved.get("resumes", []) if saved.get("epochs_total") == config.epochs else []
+    state = {
+        "protocol": paper_protocol(config, resumed_before),
+        "resumes": resumed_before,
+        "published_nll": PUBLISHED_NLL.get(paper),
+        "goal_nll": GOAL_NLL.get(paper),
+        **run_record(),
+        "run_folder": directory,
+        "curve_rows": f"the epochs with a validation check and the last; {os.path.join(directory, CURVE)} has every "
+        "epoch (its epoch column 0-based)",
+        "epochs_total": config.epochs,
+    }
+    curve_path = os.path.join(directory, CURVE)
+    last_report = {}
+
+    def report(done, initial_epoch):
+        """After each backup: a progress line, and the result JSON."""
+        state["resumes"] = [*resumed_before, initial_epoch] if initial_epoch else []
+        curve = read_curve(curve_path)[:done]
+        last, now = curve[-1], time.time()
+        rate = None
+        if last_report:
+            rate = (done - last_report["epoch"]) / (now - last_report["time"]) * 60
+        last_report.update(epoch=done, time=now)
+        validation = [r for r in curve if "val_loss" in r]
+        line = f"{name}: epoch {done}/{config.epochs}, lr {last['learning_rate']:.3g}, train −ELBO {-last['elbo']:.2f}"
+        if validation:
+            line += f", valid −ELBO {-validation[-1]['val_elbo']:.2f} (epoch {validation[-1]['epoch']})"
+        if rate:
+            line += f", {rate:.1f} epochs/min"
+        print(f"{line}, {last['seconds'] / 60:.1f} min of training", flush=True)
+        state.update(
+            protocol=paper_protocol(config, state["resumes"]),
+            status="training" if done < config.epochs else "evaluating",
+            epochs=done,
+            train_seconds=last["seconds"],
+            selected_epoch=min(validation, key=lambda r: r["val_loss"])["epoch"] if validation else None,
+            epochs_per_minute_recent=round(rate, 2) if rate else None,
+            curve=[rounded(r) for r in curve if "val_loss" in r or r is last],
+            wall_seconds_this_process=round(now - t0, 1),
+        )
+        write_json(args.out, name, state)
+
+    x_train, x_valid, x_test = load_splits(args.data_dir, config.binarization)
+    x_train, x_valid = x_train[: config.train_images], x_valid[: config.validation_images]
+    if args.eval_only:
+        if not os.path.exists(os.path.join(directory, SELECTED)):
+            raise SystemExit(f"--eval-only: no {SELECTED} in {directory}")
+        model = build_model(config)
+        state["protocol"]["evaluation"] = (
+            f"scored (--eval-only) from {SELECTED} of the run's {len(read_curve(curve_path))} epochs"
+        )
+    else:
+        print(
+            f"{name}: {config.epochs} epochs ({', '.join(f'{e} at lr {lr:.3g}' for e, lr in paper_schedule(config))}) "
+            f"in {directory}",
+            flush=True,
+        )
+        model, _ = train_paper(config, directory, x_train, x_valid, on_backup=report)
+    # The epochs trained, their curve and the selected epoch, whether or not this process trained any.
+    curve = read_curve(curve_path)
+    validation = [r for r in curve if "val_loss" in r]
+    selected = min(validation, key=lambda r: r["val_loss"]) if validation else None
+    state.update(
+        epochs=len(curve),
+        train_seconds=curve[-1]["seconds"] if curve else None,
+        selected_epoch=selected["epoch"] if selected else None,
+        selected_validation_elbo=selected["val_elbo"] if selected else None,
+        last_validation_elbo=validation[-1]["val_elbo"] if validation else None,
+        curve=[rounded(r) for r in curve if "val_loss" in r or r is curve[-1]],
+    )
+    model.load_weights(os.path.join(directory, SELECTED if selected else LAST))
+    state.update(status="evaluating", wall_seconds_this_process=round(time.time() - t0, 1))
+    write_json(args.out, name, state)
+    state.update(status="done", **score(model, x_test, config), wall_seconds_this_process=round(time.time() - t0, 1))
+    print(
+        f"{name}: selected epoch {state['selected_epoch']}/{config.epochs}: test NLL {state['test_nll']:.2f} ± "
+        f"{state['test_nll_stderr']:.2f} (k={state['nll_samples']}, n={state['nll_examples']}), ELBO "
+        f"{state['test_elbo']:.2f}, active units {state['active_units']}",
+        flush=True,
+    )
+    write_json(args.out, name, state)
+    return state
