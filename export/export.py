@@ -52,8 +52,9 @@ import tensorflow as tf  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 
 import keras_ae  # noqa: E402, F401  (registers the models, for loading)
-from export.tflite_runner import TFLiteModel  # noqa: E402
 from keras_ae import validation  # noqa: E402
+
+from .tflite_runner import TFLiteModel  # noqa: E402
 
 TFLITE_FORMATS = ("float32", "float16", "dynamic", "int8")
 # Maximum absolute difference from the Keras model allowed per format; the
@@ -434,8 +435,8 @@ def format_table(report):
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m export.export", description=__doc__.split("\n")[0])
+def main(argv=None, prog="python -m export.export"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("model", help="a .keras file, or a run directory holding model.keras")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(

@@ -36,10 +36,10 @@ from . import backup, callbacks, run_folder, strategies  # noqa: E402
 from . import config as run_config  # noqa: E402
 
 
-def build_parser():
+def build_parser(prog="python -m training.train"):
     """The command line: `--config` and one flag per option of `training.config.OPTIONS`."""
     parser = argparse.ArgumentParser(
-        prog="python -m training.train",
+        prog=prog,
         description="Trains a keras-ae model. Options default to a config file's values, then to built-in defaults.",
         argument_default=argparse.SUPPRESS,
     )
@@ -303,8 +303,8 @@ def parse_config(argv, parser=None):
     return run_config.resolve(flags, config_file, pairs)
 
 
-def main(argv=None):
-    parser = build_parser()
+def main(argv=None, prog="python -m training.train"):
+    parser = build_parser(prog)
     try:
         setup = prepare(parse_config(argv, parser))
         return 1 if train(setup).stopped_on_nan else 0
