@@ -1,7 +1,7 @@
-"""Export a keras-ae model as a SavedModel and as TFLite, verified against Keras.
+"""Export a keras-ae model as a SavedModel, as TFLite and as ONNX, verified against Keras.
 
     python -m export.export RUN_DIR_or_MODEL.keras --out DIR [--tflite float32[,float16,dynamic,int8]|all|none]
-                                                   [--data TRAIN_INPUTS.npy]
+                                                   [--onnx] [--data TRAIN_INPUTS.npy]
 
 writes
 
@@ -17,6 +17,16 @@ writes
   (no Flex). `dynamic` stores int8 weights; `int8` also quantizes the
   activations, calibrated on `representative_data`, and keeps float32 inputs
   and outputs.
+- `DIR/onnx/<signature>.onnx` (`--onnx`, `export_model(onnx=True)`): every
+  signature of the SavedModel converted by tf2onnx to a file of its own, at
+  tf2onnx's default opset (15 with tf2onnx 1.17), with the signature's input
+  and output names and a dynamic axis "batch"; standard ONNX ops only, no
+  random op (a VAE's `sample` takes eps, as in the other formats). Checked in
+  onnxruntime's CPU provider within `BOUNDS["onnx"]`, the report naming the
+  opset, the versions and the ops. tf2onnx and onnxruntime are the optional
+  extra `onnx` (`pip install 'keras-ae[onnx]'`); without them `--onnx` stops
+  with a one-line error before anything is written. Run the files with
+  `export.onnx_export.OnnxModel`, or with any onnxruntime (C++, C#, Java, JS).
 - `DIR/report.json`: for every format and endpoint the maximum absolute
   difference from the Keras model on held-out inputs, the file size and the
   latency of a batch of 64. Float formats must stay within `BOUNDS`, else
@@ -27,6 +37,7 @@ A mixed-precision model (dtype policy mixed_float16) is exported from a float32
 copy with its weights: every signature takes and returns float32, and the
 TFLite file needs no float16 kernel. It is checked against the mixed model
 within `MIXED_PRECISION_BOUND`, and the report says which bound applied and why.
+The ONNX files are converted from the same float32 SavedModel.
 Run a TFLite file with `export.tflite_runner.TFLiteModel`, which checks inputs
 against the signatures.
 """
@@ -54,12 +65,13 @@ from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 import keras_ae  # noqa: E402, F401  (registers the models, for loading)
 from keras_ae import validation  # noqa: E402
 
+from . import onnx_export  # noqa: E402  (imports tf2onnx and onnxruntime only when called)
 from .tflite_runner import TFLiteModel  # noqa: E402
 
 TFLITE_FORMATS = ("float32", "float16", "dynamic", "int8")
 # Maximum absolute difference from the Keras model allowed per format; the
 # quantized formats have none and are reported instead.
-BOUNDS = {"saved_model": 1e-5, "tflite_float32": 1e-5, "tflite_float16": 1e-2}
+BOUNDS = {"saved_model": 1e-5, "tflite_float32": 1e-5, "tflite_float16": 1e-2, "onnx": 1e-5}
 # The bound of every float format of a mixed-precision model. Its Keras outputs
 # went through float16 activations and weights (relative precision 2^-11, about
 # 5e-4), the export's through float32: they differ by about 1e-3 of the outputs'
@@ -258,6 +270,34 @@ def _split_data(model, representative_data, heldout_data):
     return data[-heldout:], data[:-heldout][:MAX_CALIBRATION], source + f" (last {heldout} held out)"
 
 
+def _export_onnx(loaded, onnx_dir, model_endpoints, inputs, references):
+    """Converts every signature of the loaded SavedModel to `onnx_dir/<signature>.onnx`
+    and checks the files in onnxruntime: the report's "onnx" entry."""
+    tf2onnx, onnxruntime = onnx_export.require_onnx()
+    shutil.rmtree(onnx_dir, ignore_errors=True)
+    onnx_dir.mkdir(parents=True)
+    protos = {}
+    for endpoint in model_endpoints:
+        protos[endpoint.name] = onnx_export.convert_signature(loaded.signatures[endpoint.name])
+        (onnx_dir / f"{endpoint.name}.onnx").write_bytes(protos[endpoint.name].SerializeToString())
+    signatures = onnx_export.OnnxModel(onnx_dir).signatures
+
+    def run_onnx(name, input_name, array):
+        return signatures[name](**{input_name: array})
+
+    ops = onnx_export.onnx_ops(protos.values())
+    return {
+        "path": onnx_dir.name,
+        "size_bytes": _directory_size(onnx_dir),
+        **_check_format(run_onnx, model_endpoints, inputs, references),
+        "opset": onnx_export.opset(protos["serving_default"]),  # every file's: converted alike
+        "converter": f"tf2onnx {tf2onnx.__version__}",
+        "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
+        "ops": ops,
+        "standard_ops_only": not any(":" in op for op in ops),
+    }
+
+
 # -------------------------------------------------------------------- export
 def load_model(path):
     """A keras-ae model from a `.keras` file or a run directory holding `model.keras`.
@@ -303,7 +343,7 @@ def _bound(fmt, model):
     return BOUNDS[fmt], "float16 weights" if fmt == "tflite_float16" else "float32 on both sides"
 
 
-def export_model(model, out_dir, tflite="float32", representative_data=None, heldout_data=None):
+def export_model(model, out_dir, tflite="float32", representative_data=None, heldout_data=None, onnx=False):
     """Exports `model` to `out_dir` and checks every artifact against it.
 
     Args:
@@ -317,6 +357,8 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
             noise in [0, 1].
         heldout_data: inputs for the parity check, if not taken from
             `representative_data`.
+        onnx: also convert every signature to `out_dir/onnx/<signature>.onnx`
+            (tf2onnx) and check it in onnxruntime.
 
     Returns:
         The report, also written to `out_dir/report.json`.
@@ -326,7 +368,11 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
             `MIXED_PRECISION_BOUND` for a mixed-precision model); the
             artifacts and the report are written first.
         ValueError: a bad argument, or a path that does not load (`load_model`).
+        export.onnx_export.OnnxUnavailableError: `onnx` without tf2onnx or
+            onnxruntime installed (an ImportError), raised before anything is written.
     """
+    if onnx:
+        onnx_export.require_onnx()
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     formats = _tflite_formats(tflite)
@@ -382,6 +428,8 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
             # Ops left in float32 because the quantizer has no int8 kernel for them.
             float_ops = (n for n, t in ops.items() if "FLOAT32" in t and n not in ("QUANTIZE", "DEQUANTIZE"))
             result["float_ops"] = sorted(float_ops)
+    if onnx:
+        results["onnx"] = _export_onnx(loaded, out_dir / "onnx", model_endpoints, inputs, references)
     for name, result in results.items():
         result["bound"], result["bound_reason"] = _bound(name, model)
         result["within_bound"] = None if result["bound"] is None else result["max_abs_diff_all"] <= result["bound"]
@@ -445,6 +493,12 @@ def main(argv=None, prog="python -m export.export"):
         help=f"TFLite format(s), comma-separated, of {', '.join(TFLITE_FORMATS)}; or 'all' or 'none'",
     )
     parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also convert every signature to ONNX (DIR/onnx/<signature>.onnx) and check it in onnxruntime; "
+        "needs the onnx extra: pip install 'keras-ae[onnx]'",
+    )
+    parser.add_argument(
         "--data",
         help="a .npy of training inputs: int8 calibration and held-out parity inputs "
         "(default: uniform noise in [0, 1])",
@@ -452,13 +506,14 @@ def main(argv=None, prog="python -m export.export"):
     args = parser.parse_args(argv)
     try:
         data = None if args.data is None else np.load(args.data, allow_pickle=False)
-        report = export_model(args.model, args.out, tflite=args.tflite, representative_data=data)
+        report = export_model(args.model, args.out, tflite=args.tflite, representative_data=data, onnx=args.onnx)
     except ExportMismatchError as error:
         report = json.loads((pathlib.Path(args.out) / "report.json").read_text())
         print(format_table(report))
         print(error, file=sys.stderr)
         return 1
-    except (ValueError, OSError) as error:  # a model that does not load, bad data or a bad option
+    except (ValueError, OSError, onnx_export.OnnxUnavailableError) as error:
+        # a model that does not load, bad data, a bad option, or --onnx without the onnx extra
         parser.exit(2, f"{parser.prog}: error: {' '.join(str(error).split())}\n")
     print(format_table(report))
     print(f"Wrote {args.out}")

@@ -38,7 +38,7 @@ GRID = "grid.png"  # reconstruct's inputs beside their reconstructions
 # Subcommands whose own parser takes all their arguments: {name: (module, help)}.
 FORWARDED = {
     "train": ("training.train", "train a model (the flags of python -m training.train)"),
-    "export": ("export.export", "export a trained model to a SavedModel and TFLite (python -m export.export)"),
+    "export": ("export.export", "export to a SavedModel, TFLite and (--onnx) ONNX (python -m export.export)"),
 }
 
 
