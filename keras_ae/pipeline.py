@@ -96,10 +96,8 @@ class InMemory(Source):
     """Arrays already in memory, one a split: the built-in data sets, and a cached file source."""
 
     def __init__(self, splits, description="arrays in memory"):
-        # Eager constants, captured by reference: one made inside the pipeline's functions is copied into each
-        # batch's read, which made an MNIST epoch 40x slower.
-        with tf.init_scope():
-            self._splits = {name: tf.constant(np.asarray(x, np.float32)) for name, x in splits.items()}
+        # Made inside the pipeline's functions, a split's constant made each MNIST epoch 40x slower.
+        self._splits = {name: eager_constant(np.asarray(x, np.float32)) for name, x in splits.items()}
         self.element_shape = tuple(next(iter(self._splits.values())).shape[1:])
         self.scaling = Scaling()
         self.description = description
@@ -111,13 +109,27 @@ class InMemory(Source):
         return self._splits[split].numpy()
 
     def keys(self, split, shuffle_seed):
-        order = tf.range(self.count(split), dtype=tf.int32)
-        if shuffle_seed is not None:
-            order = tf.random.experimental.stateless_shuffle(order, seed=shuffle_seed)
-        return tf.data.Dataset.from_tensor_slices(order)
+        return ordered(self.count(split), shuffle_seed)
 
     def read(self, split, keys):
         return tf.gather(self._splits[split], keys)
+
+
+def eager_constant(value, dtype=None):
+    """A tensor made outside any traced function, which the pipeline's functions capture by reference: a
+    constant made inside one is copied into every iterator (each epoch) and cannot pass 2 GB."""
+    with tf.init_scope():
+        return tf.constant(value, dtype)
+
+
+def ordered(count, shuffle_seed, keys=None):
+    """A dataset of a split's `count` keys (the indices, or `keys[i]` of an `eager_constant`) in the stored
+    order, or in the permutation keyed by `shuffle_seed` (seed, epoch)."""
+    order = tf.range(count, dtype=tf.int32)
+    if shuffle_seed is not None:
+        order = tf.random.experimental.stateless_shuffle(order, seed=shuffle_seed)
+    dataset = tf.data.Dataset.from_tensor_slices(order)
+    return dataset if keys is None else dataset.map(lambda i: tf.gather(keys, i))
 
 
 @dataclasses.dataclass(frozen=True)

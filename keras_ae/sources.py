@@ -16,6 +16,7 @@ another split. Nothing holds the data in memory except `cache()`.
 
 import csv
 import dataclasses
+import functools
 import glob
 import math
 import os
@@ -24,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae.pipeline import SPLITS, InMemory, Scaling, Source, block_shuffle, stream
+from keras_ae.pipeline import SPLITS, InMemory, Scaling, Source, block_shuffle, eager_constant, ordered, stream
 
 # The formats `tf.io.decode_image` reads, as in keras.utils.image_dataset_from_directory.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -209,8 +210,8 @@ class _Images(Source):
         found = contents.map(probe, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
         shapes = np.zeros((count, 3), np.int64)
         good = np.zeros(count, bool)
-        for index, shape in found.ignore_errors().as_numpy_iterator():
-            shapes[index], good[index] = shape, True
+        for indices, found_shapes in found.ignore_errors().batch(1024).as_numpy_iterator():  # a bad one is left out
+            shapes[indices], good[indices] = found_shapes, True
         if image_size is None:
             sizes = {tuple(s[:2]) for s in shapes[good]}
             if len(sizes) > 1:
@@ -275,7 +276,7 @@ class ImageFolder(_Images):
         kept = [n for n, ok in zip(names, good, strict=True) if ok]
         splits = _split_by_folder_or_hash(kept, fractions)
         self._paths = {
-            split: np.array([os.path.join(root, kept[i]) for i in indices], dtype=object)
+            split: eager_constant([os.path.join(root, kept[i]) for i in indices], tf.string)
             for split, indices in splits.items()
         }
 
@@ -284,14 +285,10 @@ class ImageFolder(_Images):
             return f.read()
 
     def count(self, split):
-        return len(self._paths[split])
+        return int(self._paths[split].shape[0])
 
     def keys(self, split, shuffle_seed):
-        paths = tf.constant(self._paths[split].astype(str) if self.count(split) else np.zeros(0, str), tf.string)
-        order = tf.range(self.count(split), dtype=tf.int32)
-        if shuffle_seed is not None:
-            order = tf.random.experimental.stateless_shuffle(order, seed=shuffle_seed)
-        return tf.data.Dataset.from_tensor_slices(order).map(lambda i: paths[i])
+        return ordered(self.count(split), shuffle_seed, self._paths[split])
 
     def read(self, split, keys):
         return tf.map_fn(
@@ -369,7 +366,7 @@ class TFRecordFiles(_Images):
         return self._counts[split]
 
     def keys(self, split, shuffle_seed):
-        files = tf.constant(self.files)
+        files = eager_constant(self.files)
         if shuffle_seed is not None:  # the file order, then a buffer of examples, keyed by (seed, epoch)
             files = tf.random.experimental.stateless_shuffle(files, seed=shuffle_seed)
         which = SPLITS.index(split)
@@ -506,12 +503,12 @@ class ArrayFile(Source):
     def count(self, split):
         return len(self._rows[split][1])
 
+    @functools.cached_property
+    def _row_keys(self):
+        return {split: eager_constant(indices, tf.int64) for split, (_, indices) in self._rows.items()}
+
     def keys(self, split, shuffle_seed):
-        rows = tf.constant(self._rows[split][1], tf.int64)
-        order = tf.range(self.count(split), dtype=tf.int32)
-        if shuffle_seed is not None:
-            order = tf.random.experimental.stateless_shuffle(order, seed=shuffle_seed)
-        return tf.data.Dataset.from_tensor_slices(order).map(lambda i: rows[i])
+        return ordered(self.count(split), shuffle_seed, self._row_keys[split])
 
     def read(self, split, keys):
         array = self._rows[split][0]
