@@ -212,6 +212,9 @@ class _Images(Source):
         good = np.zeros(count, bool)
         for indices, found_shapes in found.ignore_errors().batch(1024).as_numpy_iterator():  # a bad one is left out
             shapes[indices], good[indices] = found_shapes, True
+        if not good.any():
+            reason = _why_not_an_image(self._contents_numpy(0))
+            raise ValueError(f"None of the {count} images in {where} can be read (first: {names[0]}: {reason}).")
         if image_size is None:
             sizes = {tuple(s[:2]) for s in shapes[good]}
             if len(sizes) > 1:
@@ -243,7 +246,7 @@ class _Images(Source):
         self.skipped_example = f"{names[min(problems)]}" if problems else None
         usable = shapes[good]
         if not len(usable):
-            raise ValueError(f"{where} holds no usable images ({count} bad).")
+            raise ValueError(f"{where} holds no usable images ({count} too small to crop).")
         if channels is None:
             channels = 1 if (usable[:, 2] <= 2).all() else 3
         self.element_shape = (*size, channels)

@@ -141,6 +141,8 @@ def test_a_folder_without_usable_images_and_sizes_and_globs_get_one_line(tmp_pat
     (tmp_path / "texts").mkdir()
     (tmp_path / "texts" / "a.txt").write_text("x")
     _error("holds no images", sources.open_source, tmp_path / "texts")
+    (tmp_path / "texts" / "a.png").write_bytes(b"")
+    _error("None of the 1 images .* \\(first: a.png: empty \\(0 bytes\\)\\)", sources.open_source, tmp_path / "texts")
     _digit_folder(str(tmp_path / "small"), 3)
     _error(
         "3 of 3 images .* 8x8, smaller than 12x12 to crop",
