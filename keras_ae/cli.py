@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_ae  # noqa: E402
-from keras_ae import data, images, pipeline, sources  # noqa: E402
+from keras_ae import data, images, pipeline, presets, sources  # noqa: E402
 
 PROG = "keras-ae"
 GRID = "grid.png"  # reconstruct's inputs beside their reconstructions
@@ -58,21 +58,12 @@ def _forward(command, argv):
 
 
 # ------------------------------------------------------------------ presets
-def _presets_module():
-    try:
-        return importlib.import_module("keras_ae.presets")
-    except ModuleNotFoundError as error:
-        if error.name != "keras_ae.presets":
-            raise
-        raise ValueError(f"this keras-ae ({keras_ae.__version__}) has no presets (keras_ae.presets).") from None
-
-
 def _from_preset(name):
-    return _presets_module().from_preset(name)
+    return presets.from_preset(name)
 
 
 def _list_presets(args):
-    found = _presets_module().list_presets()
+    found = presets.list_presets()
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
