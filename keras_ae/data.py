@@ -374,10 +374,3 @@ def _stateful_epoch(x, batch_size, shuffle, seed, dynamic_binarization):
             lambda batch, pair: tf.cast(tf.random.stateless_uniform(tf.shape(batch), seed=pair) < batch, tf.float32)
         )
     return dataset
-
-
-def bernoulli_sample(x, seed):
-    """One fixed draw of Bernoulli(x) per value (x in [0, 1]): held-out data for
-    a model trained with dynamic binarization, the same at every evaluation."""
-    x = np.asarray(x, np.float32)
-    return (np.random.default_rng(seed).random(x.shape) < x).astype(np.float32)
