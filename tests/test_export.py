@@ -19,7 +19,8 @@ from sklearn.datasets import load_digits
 
 import keras_ae
 from export.export import BOUNDS, ExportMismatchError, export_model, main, tflite_ops
-from keras_ae.models.vae import VariationalAutoencoder
+
+from small_models import keras_outputs
 
 DIGITS = (load_digits().data / 16.0).astype(np.float32)  # 1797 x 64, in [0, 1]
 TRAIN, TEST = DIGITS[:300], DIGITS[1500:1507]
@@ -56,22 +57,7 @@ def build(case):
 
 def expected_outputs(model, batch, source=TEST):
     """{endpoint: (input name, input, {output: array})} from the Keras model's own methods, on source[:batch]."""
-    x = source[:batch].reshape((-1, *model.feature_shape))
-    as_numpy = keras.ops.convert_to_numpy
-    reconstruction = {"reconstruction": as_numpy(model(x))}
-    expected = {"serving_default": ("x", x, reconstruction), "reconstruct": ("x", x, reconstruction)}
-    if isinstance(model, VariationalAutoencoder):
-        loc, scale = model.posterior_parameters(x)
-        z = as_numpy(loc)
-        eps = np.random.default_rng(1).standard_normal((batch, model.latent_dim)).astype(np.float32)
-        expected["encode"] = ("x", x, {"mean": z, "log_variance": 2 * np.log(as_numpy(scale))})
-        expected["decode"] = ("z", z, {"reconstruction": as_numpy(model.decode(z))})
-        expected["sample"] = ("eps", eps, {"sample": as_numpy(model.decode(eps))})
-    else:
-        code = as_numpy(model.encode(x))
-        expected["encode"] = ("x", x, {"code": code})
-        expected["decode"] = ("code", code, {"reconstruction": as_numpy(model.decode(code))})
-    return expected
+    return keras_outputs(model, source[:batch].reshape((-1, *model.feature_shape)))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from sklearn.datasets import load_digits
 import keras_ae
 from export.export import BOUNDS, MIXED_PRECISION_BOUND, export_model, tflite_ops
 from export.tflite_runner import TFLiteModel
-from keras_ae.models.vae import VariationalAutoencoder
+
+from small_models import keras_outputs
 
 DIGITS = (load_digits().data / 16.0).astype(np.float32)  # 1797 x 64, in [0, 1]
 
@@ -27,28 +28,6 @@ def global_policy(name):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-def keras_outputs(model, x):
-    """{signature: (input name, input, {output: float32 array})} from the Keras model's own methods."""
-
-    def as_numpy(tensor):
-        return keras.ops.convert_to_numpy(tensor).astype(np.float32)
-
-    reconstruction = {"reconstruction": as_numpy(model(x))}
-    outputs = {"serving_default": ("x", x, reconstruction), "reconstruct": ("x", x, reconstruction)}
-    if isinstance(model, VariationalAutoencoder):
-        loc, scale = model.posterior_parameters(x)
-        z = as_numpy(loc)
-        eps = np.random.default_rng(1).standard_normal(z.shape).astype(np.float32)
-        outputs["encode"] = ("x", x, {"mean": z, "log_variance": 2 * np.log(as_numpy(scale))})
-        outputs["decode"] = ("z", z, {"reconstruction": as_numpy(model.decode(z))})
-        outputs["sample"] = ("eps", eps, {"sample": as_numpy(model.decode(eps))})
-    else:
-        code = as_numpy(model.encode(x))
-        outputs["encode"] = ("x", x, {"code": code})
-        outputs["decode"] = ("code", code, {"reconstruction": as_numpy(model.decode(code))})
-    return outputs
 
 
 def test_saved_model_keeps_its_dtype_policy(tmp_path):

@@ -20,9 +20,8 @@ from sklearn.datasets import load_digits
 import keras_ae
 from export.export import BOUNDS, MIXED_PRECISION_BOUND, export_model, main
 from export.onnx_export import MISSING_EXTRA, OnnxModel, OnnxUnavailableError
-from keras_ae.models.vae import VariationalAutoencoder
 
-from small_models import SMALL_CONFIGS
+from small_models import SMALL_CONFIGS, keras_outputs
 
 REASON = "the optional extra onnx is not installed: pip install 'keras-ae[onnx]'"
 
@@ -48,29 +47,6 @@ def build(case, policy="float32"):
     return model, TRAIN.reshape((-1, *model.feature_shape))
 
 
-def keras_outputs(model, batch):
-    """{signature: (input name, input, {output: float32 array})} from the Keras model's own methods."""
-
-    def as_numpy(tensor):
-        return keras.ops.convert_to_numpy(tensor).astype(np.float32)
-
-    x = TEST[:batch].reshape((-1, *model.feature_shape))
-    reconstruction = {"reconstruction": as_numpy(model(x))}
-    outputs = {"serving_default": ("x", x, reconstruction), "reconstruct": ("x", x, reconstruction)}
-    if isinstance(model, VariationalAutoencoder):
-        loc, scale = model.posterior_parameters(x)
-        z = as_numpy(loc)
-        eps = np.random.default_rng(1).standard_normal(z.shape).astype(np.float32)
-        outputs["encode"] = ("x", x, {"mean": z, "log_variance": 2 * np.log(as_numpy(scale))})
-        outputs["decode"] = ("z", z, {"reconstruction": as_numpy(model.decode(z))})
-        outputs["sample"] = ("eps", eps, {"sample": as_numpy(model.decode(eps))})
-    else:
-        code = as_numpy(model.encode(x))
-        outputs["encode"] = ("x", x, {"code": code})
-        outputs["decode"] = ("code", code, {"reconstruction": as_numpy(model.decode(code))})
-    return outputs
-
-
 def sessions(onnx_dir):
     """{signature: onnxruntime session} of the directory's files, opened here, not by `OnnxModel`."""
     import onnxruntime
@@ -86,12 +62,14 @@ def check_against_keras(model, out, report):
     result = report["formats"]["onnx"]
     loaded = tf.saved_model.load(str(out / "saved_model"))
     runs = sessions(out / "onnx")
-    expected = keras_outputs(model, 7)
+    expected = keras_outputs(model, TEST[:7].reshape((-1, *model.feature_shape)))
     assert set(runs) == set(loaded.signatures) == set(expected) == set(result["max_abs_diff"])
     assert result["within_bound"] is True and result["max_abs_diff_all"] <= result["bound"]
     wrapped = OnnxModel(out / "onnx").signatures
     for batch in (1, 7):  # a dynamic batch axis
-        for name, (input_name, inputs, outputs) in keras_outputs(model, batch).items():
+        for name, (input_name, inputs, outputs) in keras_outputs(
+            model, TEST[:batch].reshape((-1, *model.feature_shape))
+        ).items():
             session = runs[name]
             (graph_input,) = session.get_inputs()
             assert (graph_input.name, graph_input.type) == (input_name, "tensor(float)")
