@@ -266,6 +266,9 @@ _SPECS = {
 }
 
 
+LABELLED = ("digits", "mnist", "fashion_mnist")  # the data sets with class labels (`labels`)
+
+
 def available_datasets():
     """The data set names, sorted."""
     return sorted(_SPECS)
@@ -324,6 +327,31 @@ def load(name, split="train", data_dir=None, scale="unit", binarize=None, thresh
     if x.ndim == 3:  # grayscale images get their channel axis
         x = x[..., None]
     return x.astype(np.float32)
+
+
+def labels(name, split="train", data_dir=None):
+    """The class labels of one split of a labelled data set (digits, mnist,
+    fashion_mnist), aligned with `load`'s examples: int64 (N,).
+
+    Raises:
+        ValueError: a data set without labels.
+    """
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        return _fixed_split(load_digits().target.astype(np.int64))[split]
+    if name not in LABELLED:
+        raise ValueError(f"{name!r} has no class labels; labelled data sets: {', '.join(LABELLED)}.")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}; got {split!r}.")
+    if data_dir is not None:
+        arrays = _read_npz(os.fspath(data_dir), name)
+        y_train, y_test = arrays["y_train"], arrays["y_test"]
+    else:
+        import keras
+
+        (_, y_train), (_, y_test) = _download(name, getattr(keras.datasets, name).load_data)
+    return _mnist_split(y_train.astype(np.int64), y_test.astype(np.int64))[split]
 
 
 def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=False, epoch=None):
