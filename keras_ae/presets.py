@@ -90,7 +90,8 @@ def save_preset(model, folder, metadata, weights_dtype="float32", overwrite=True
     """Writes `model` as a preset folder: config.json, model.weights.h5 and metadata.json.
 
     Args:
-        model: a keras-ae model (`keras_ae.get_model`, or loaded from a `.keras` file).
+        model: a keras-ae model (`keras_ae.get_model`, a `sample_quality.FeatureClassifier`, or loaded from a
+            `.keras` file).
         folder: the preset folder to write; written as `<folder>.partial`, then renamed.
         metadata: a JSON-serializable dict with at least "name", "description", "dataset" (the data set
             and split), "command" (the exact command that trained the model) and "metrics"
@@ -318,14 +319,16 @@ def _check_sha256(described, expected, actual):
 
 
 def _build(config, where):
-    """The keras-ae model of a config, deserialized in safe mode; nothing but a keras-ae model is built."""
+    """The keras-ae model of a config, deserialized in safe mode; nothing but a keras-ae model is built: an
+    autoencoder of the zoo, or a sample-quality feature classifier."""
     from keras_ae.base import Autoencoder
+    from keras_ae.sample_quality import FeatureClassifier  # imported, so registered for deserialization
 
     registered = config.get("registered_name") if isinstance(config, dict) else None
     if not isinstance(registered, str) or not registered.startswith("keras_ae>"):
         raise ValueError(f"{where} is not the config of a keras-ae model (registered_name {registered!r}).")
     model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-    if not isinstance(model, Autoencoder):
+    if not isinstance(model, Autoencoder | FeatureClassifier):
         raise ValueError(f"{where} describes a {type(model).__name__}, not a keras-ae model.")
     return model
 
