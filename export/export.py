@@ -8,10 +8,16 @@ writes
 - `DIR/saved_model/`: a SavedModel (through `keras.export.ExportArchive`) with
   one signature per endpoint the model lists (`Autoencoder.export_endpoints`):
   every model has `serving_default` and `reconstruct` (x -> reconstruction),
-  `encode` and `decode`; a VAE's `encode` gives mean and log_variance, and it
-  adds `sample` (eps -> sample, the decoder mean at z = eps ~ N(0, I) drawn
-  by the caller). Inputs have a dynamic batch axis and a fixed feature shape;
-  no endpoint holds a random op, so every endpoint is deterministic. It loads
+  `encode`, `decode` and `anomaly_score` (x -> anomaly_score, the model's
+  `anomaly_score`), and once `fit_anomaly_threshold` has stored a threshold,
+  `is_anomaly` (x -> is_anomaly, a bool: anomaly_score > the threshold, and
+  anomaly_score); a VAE's `encode` gives mean and log_variance, and it adds
+  `sample` (eps -> sample, the decoder mean at z = eps ~ N(0, I) drawn by the
+  caller). Inputs have a dynamic batch axis and a fixed feature shape; no
+  endpoint holds a random op, so every endpoint is deterministic. What a model
+  cannot serve is left out and named, with the reason, in one warning line and
+  the report's `omitted_endpoints`: a VAE's anomaly endpoints under
+  `anomaly_score_method="negative_log_likelihood"`, a random estimate. It loads
   with `tf.saved_model.load` alone, without keras-ae or custom objects.
 - `DIR/model_<format>.tflite`: every endpoint as a signature, builtin ops only
   (no Flex). `dynamic` stores int8 weights; `int8` also quantizes the
@@ -28,13 +34,20 @@ writes
   with a one-line error before anything is written. Run the files with
   `export.onnx_export.OnnxModel`, or with any onnxruntime (C++, C#, Java, JS).
 - `DIR/report.json`: for every format and endpoint the maximum absolute
-  difference from the Keras model on held-out inputs, the file size and the
-  latency of a batch of 64. Float formats must stay within `BOUNDS`, else
-  `export_model` raises after writing the report; quantized formats are
-  reported beside the Keras model's own reconstruction error.
+  difference from the Keras model on held-out inputs (`Endpoint.compare`: an
+  anomaly score, a sum over the features, per feature; a flag differing from
+  the model's as the distance of its score from the threshold, per feature),
+  the file size and the latency of a batch of 64. Float formats must stay
+  within `BOUNDS`, else `export_model` raises after writing the report;
+  quantized formats are reported beside the Keras model's own reconstruction
+  error.
+
+Every output is float32 but `is_anomaly`, a bool in all three formats (TFLite
+and ONNX have bool tensors; a flag typed as a number would invite arithmetic on it).
 
 A mixed-precision model (dtype policy mixed_float16) is exported from a float32
-copy with its weights: every signature takes and returns float32, and the
+copy with its weights: every signature takes float32 and returns float32 (and
+`is_anomaly`'s bool), and the
 TFLite file needs no float16 kernel. It is checked against the mixed model
 within `MIXED_PRECISION_BOUND`, and the report says which bound applied and why.
 The ONNX files are converted from the same float32 SavedModel.
@@ -105,9 +118,15 @@ def _shape_checked(x, shape):
 def _exported_fn(endpoint):
     def fn(inputs):
         outputs = endpoint.fn(_shape_checked(inputs, endpoint.input_shape))
-        return {name: tf.cast(value, tf.float32) for name, value in outputs.items()}
+        return {name: v if v.dtype == tf.bool else tf.cast(v, tf.float32) for name, v in outputs.items()}
 
     return fn
+
+
+def _as_exported(value):
+    """A Keras output as the export types it: a flag stays bool, a number becomes float32."""
+    value = keras.ops.convert_to_numpy(value)
+    return value if value.dtype == bool else value.astype(np.float32)
 
 
 # ------------------------------------------------------------------- writing
@@ -200,10 +219,6 @@ def _endpoint_inputs(model_endpoints, x):
     return {e.name: np.asarray(e.example(x), e.dtype) for e in model_endpoints}
 
 
-def _max_abs_diff(outputs, reference):
-    return {name: float(np.max(np.abs(np.asarray(outputs[name]) - reference[name]))) for name in reference}
-
-
 def _latency_ms(fn, repeats=10):
     """Median wall time of fn() in milliseconds, after one warm-up call."""
     fn()
@@ -220,7 +235,7 @@ def _check_format(run, model_endpoints, inputs, references):
     and compares it with the Keras references. Every model has `reconstruct`
     and `serving_default` on x (`Autoencoder.export_endpoints`)."""
     outputs = {e.name: run(e.name, e.input_name, inputs[e.name]) for e in model_endpoints}
-    diffs = {name: _max_abs_diff(outputs[name], references[name]) for name in references}
+    diffs = {e.name: e.compare(outputs[e.name], references[e.name]) for e in model_endpoints}
     x = inputs["serving_default"]
     batch = np.resize(x, (LATENCY_BATCH, *x.shape[1:]))
     return {
@@ -381,10 +396,12 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
     heldout, calibration, source = _split_data(model, representative_data, heldout_data)
     model_endpoints = model.export_endpoints()
     inputs = _endpoint_inputs(model_endpoints, heldout)
-    references = {  # float32, as the export's outputs; a mixed-precision model gives float16 too
-        e.name: {k: keras.ops.convert_to_numpy(v).astype(np.float32) for k, v in e.fn(inputs[e.name]).items()}
-        for e in model_endpoints
+    references = {  # typed as the export's outputs; a mixed-precision model gives float16 too
+        e.name: {k: _as_exported(v) for k, v in e.fn(inputs[e.name]).items()} for e in model_endpoints
     }
+    omitted = model.unexported_endpoints()
+    if omitted:
+        warnings.warn(f"Not exported: {', '.join(omitted)}: {' '.join(sorted(set(omitted.values())))}", stacklevel=2)
     exported = _float32_model(model)
     exported_endpoints = exported.export_endpoints()
 
@@ -443,6 +460,8 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
             e.name: {"inputs": {e.input_name: [None, *e.input_shape]}, "outputs": sorted(references[e.name])}
             for e in model_endpoints
         },
+        "omitted_endpoints": omitted,
+        "anomaly_threshold": model.anomaly_threshold,
         "parity_inputs": {"examples": len(heldout), "source": source},
         "int8_calibration_examples": len(calibration) if "int8" in formats else None,
         "latency_batch": LATENCY_BATCH,

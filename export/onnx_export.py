@@ -13,6 +13,7 @@ Named onnx_export, not onnx: a module onnx.py beside export.py would shadow the 
 export/ is on sys.path.
 """
 
+import functools
 import pathlib
 
 import numpy as np
@@ -45,11 +46,69 @@ def _name_batch_axis(proto):
             dims[0].dim_param = "batch"
 
 
+@functools.cache
+def _teach_tf2onnx():
+    """Registers, once, with tf2onnx (1.17) a conversion into standard ONNX ops of the four
+    TensorFlow ops it has none for that TFP's log-densities and KLs use (a VAE's
+    anomaly score): Log1p as Log(1 + x) and Expm1 as Exp(x) - 1 (the same within
+    float32 rounding of 1 + x, 6e-8, in absolute terms), MulNoNan as
+    Where(y == 0, 0, x * y), and BroadcastArgs as the shape of the sum of zero
+    tensors of the two shapes. The export checks every file against Keras."""
+    from onnx import TensorProto
+    from tf2onnx import utils
+    from tf2onnx.handler import tf_op
+
+    def constant(ctx, like, value, dtype=None):
+        dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(like)) if dtype is None else dtype
+        return ctx.make_const(utils.make_name("constant"), np.array(value, dtype)).output[0]
+
+    @tf_op("Log1p")
+    class Log1p:
+        @classmethod
+        def version_1(cls, ctx, node, **kwargs):
+            one_plus = ctx.make_node("Add", [node.input[0], constant(ctx, node.input[0], 1)])
+            ctx.replace_inputs(node, [one_plus.output[0]])
+            node.type = "Log"
+
+    @tf_op("Expm1")
+    class Expm1:
+        @classmethod
+        def version_1(cls, ctx, node, **kwargs):
+            node.type = "Exp"
+            one = constant(ctx, node.input[0], 1)
+            ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[node.output[0], one])
+
+    @tf_op("MulNoNan")
+    class MulNoNan:
+        @classmethod
+        def version_9(cls, ctx, node, **kwargs):
+            node.type = "Mul"
+            zero = constant(ctx, node.input[1], 0)
+            y_is_zero = ctx.make_node("Equal", [node.input[1], zero]).output[0]
+            ctx.insert_new_node_on_output("Where", node.output[0], inputs=[y_is_zero, zero, node.output[0]])
+
+    @tf_op("BroadcastArgs")
+    class BroadcastArgs:
+        @classmethod
+        def version_9(cls, ctx, node, **kwargs):
+            int64, dtype = TensorProto.INT64, ctx.get_dtype(node.output[0])
+            zeros = [
+                ctx.make_node("ConstantOfShape", [ctx.make_node("Cast", [shape], attr={"to": int64}).output[0]])
+                for shape in node.input
+            ]
+            ctx.replace_inputs(node, [ctx.make_node("Add", [zero.output[0] for zero in zeros]).output[0]])
+            node.type = "Shape"
+            ctx.set_dtype(node.output[0], int64)
+            if dtype != int64:
+                ctx.insert_new_node_on_output("Cast", node.output[0], to=dtype)
+
+
 def convert_signature(signature, opset=None):
     """The ONNX `ModelProto` of one SavedModel signature (a `ConcreteFunction` of
     `tf.saved_model.load(...).signatures`): graph inputs and outputs named as
     the signature's, variables folded into constants."""
     tf2onnx, _ = require_onnx()
+    _teach_tf2onnx()
     _, specs = signature.structured_input_signature
     names = sorted(specs)
     input_signature = [tf.TensorSpec(specs[name].shape, specs[name].dtype, name=name) for name in names]

@@ -9,10 +9,12 @@ sub-networks in `__init__` and fills in hooks:
 
 - `encode`, `decode` and `loss_terms` (or, for a deterministic autoencoder,
   `ReconstructingAutoencoder`'s `penalties` and `corrupt`);
-- what it offers beyond that: `export_endpoints` (what an export serves),
-  `output_range` (the data its decoder models), `input_range` (the data its
-  loss is defined on), `summary_images` (what TensorBoard shows),
-  `faster_under_xla_on_cpu`.
+- what it offers beyond that: `anomaly_score_batch` (how far an example is
+  from the data it learned; the squared reconstruction error by default),
+  `export_endpoints` (what an export serves) and `unexported_endpoints` (what
+  it cannot serve, and why), `output_range` (the data its decoder models),
+  `input_range` (the data its loss is defined on), `summary_images` (what
+  TensorBoard shows), `faster_under_xla_on_cpu`.
 
 Code outside `keras_ae/models/` asks a model through these, never for its class.
 Elsewhere: how steps execute (`keras_ae.execution`), random draws
@@ -31,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae import compat, execution, images, losses, replicas, validation
-from keras_ae.endpoints import Endpoint
+from keras_ae.endpoints import Endpoint, anomaly_differences
 
 
 class Autoencoder(keras.Model):
@@ -42,6 +44,8 @@ class Autoencoder(keras.Model):
         latent_dim: size of the code h.
         seed: int seed of the model's random draws (corruption noise, posterior
             samples), or None for a fresh one.
+        anomaly_threshold: the anomaly score above which `is_anomaly` flags an
+            example, as `fit_anomaly_threshold` sets it; None until fitted.
 
     Subclasses create their sub-networks in `__init__` and override:
         `encode(x, training)`, `decode(h, training)` and `loss_terms(x, training)`;
@@ -68,12 +72,16 @@ class Autoencoder(keras.Model):
             if name in vars(cls):
                 setattr(cls, name, _checking(vars(cls)[name], expected_shape))
 
-    def __init__(self, input_shape, latent_dim, seed=None, **kwargs):
+    def __init__(self, input_shape, latent_dim, seed=None, anomaly_threshold=None, **kwargs):
         super().__init__(**kwargs)
         self.feature_shape = validation.check_input_shape(input_shape)
         self.num_features = math.prod(self.feature_shape)
         self.latent_dim = validation.check_positive_int(latent_dim=latent_dim)
         self.seed = seed
+        number = isinstance(anomaly_threshold, (int, float, np.number)) and not isinstance(anomaly_threshold, bool)
+        if anomaly_threshold is not None and not (number and math.isfinite(anomaly_threshold)):
+            raise ValueError(f"anomaly_threshold must be a finite number or None; got {anomaly_threshold!r}.")
+        self.anomaly_threshold = None if anomaly_threshold is None else float(anomaly_threshold)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.loss_trackers = [keras.metrics.Mean(name=name) for name in ("loss", *self.loss_term_names)]
         # Every sub-network is created with its input shape known, so a model
@@ -121,10 +129,21 @@ class Autoencoder(keras.Model):
         `evaluate`, `predict` and their `*_on_batch` forms refuse data outside it."""
         return None
 
+    def anomaly_score_batch(self, x):
+        """The anomaly score of each example of a batch x, a float32 tensor (batch,):
+        higher is farther from the data the model learned. The hook of `anomaly_score`,
+        `is_anomaly` and the exported `anomaly_score` and `is_anomaly`, so deterministic.
+        By default the squared reconstruction error ||x - x~||² summed over the features,
+        the score of alibi-detect's and PyOD's autoencoder detectors."""
+        return losses.squared_error(x, self(x, training=False))
+
     def export_endpoints(self):
         """The functions an export serves, in signature order (`Endpoint`):
-        reconstruct (also `serving_default`), encode and decode."""
+        reconstruct (also `serving_default`), encode, decode, anomaly_score
+        (x -> its score) and, once a threshold is fitted, is_anomaly (x -> the
+        flag score > threshold, a bool, and the score); less `unexported_endpoints`."""
         features, code = self.feature_shape, (self.latent_dim,)
+        threshold = self.anomaly_threshold
 
         def reconstruct(x):
             return {"reconstruction": self(x, training=False)}
@@ -138,12 +157,30 @@ class Autoencoder(keras.Model):
         def codes_of(x):
             return keras.ops.convert_to_numpy(self.encode(x))
 
-        return [
+        def anomaly_score(x):
+            return {"anomaly_score": self.anomaly_score_batch(x)}
+
+        def is_anomaly(x):
+            score = self.anomaly_score_batch(x)
+            return {"is_anomaly": score > threshold, "anomaly_score": score}
+
+        endpoints = [
             Endpoint("serving_default", "x", features, reconstruct),
             Endpoint("encode", "x", features, encode),
             Endpoint("decode", "code", code, decode, example=codes_of),
             Endpoint("reconstruct", "x", features, reconstruct, same_as="serving_default"),
+            Endpoint("anomaly_score", "x", features, anomaly_score, compare=anomaly_differences(self.num_features)),
         ]
+        if threshold is not None:
+            compare = anomaly_differences(self.num_features, threshold)
+            endpoints.append(Endpoint("is_anomaly", "x", features, is_anomaly, compare=compare))
+        unexported = self.unexported_endpoints()
+        return [endpoint for endpoint in endpoints if endpoint.name not in unexported]
+
+    def unexported_endpoints(self):
+        """{endpoint name: why an export leaves it out, in one line}: what the model
+        computes but cannot serve, e.g. a score that needs random draws."""
+        return {}
 
     def filter_images(self):
         """The first layer's filters as images (n, h, w, c), or None."""
@@ -164,6 +201,42 @@ class Autoencoder(keras.Model):
         if filters is not None:
             pictures["filters"] = images.tile(filters, math.ceil(math.sqrt(len(filters))), normalize="each")
         return pictures
+
+    # ------------------------------------------------------- anomaly detection
+    def anomaly_score(self, x, batch_size=256):
+        """The anomaly score of every example of x (`anomaly_score_batch`), numpy (N,) float32.
+
+        Args:
+            x: an array (N, *input_shape), or a `tf.data.Dataset` of batches of x
+                (or of (x,)), checked as `predict` checks them.
+            batch_size: examples per batch of an array.
+        """
+        score = tf.function(self.anomaly_score_batch)
+        with self._input_errors_as_value_errors():
+            batches = evaluation_batches(self._checked(x), batch_size)
+            return np.concatenate([score(tf.cast(batch, tf.float32)).numpy() for batch in batches])
+
+    def fit_anomaly_threshold(self, x, false_positive_rate=0.01, batch_size=256):
+        """Sets `anomaly_threshold` so that at most `false_positive_rate` of x, normal
+        (validation) data, score above it, and returns it.
+
+        The threshold is the (n - ⌊rate · n⌋)-th smallest of the n scores: the
+        smallest score above which at most rate · n of x lie, so on fresh data of
+        x's distribution about that fraction is flagged. It is stored in the
+        model's config: a saved model, a preset and an export keep it.
+        """
+        rate = false_positive_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) or not 0 <= rate < 1:
+            raise ValueError(f"false_positive_rate must be a number in [0, 1); got {rate!r}.")
+        scores = np.sort(self.anomaly_score(x, batch_size))
+        self.anomaly_threshold = float(scores[len(scores) - 1 - math.floor(rate * len(scores))])
+        return self.anomaly_threshold
+
+    def is_anomaly(self, x, batch_size=256):
+        """Whether each example of x scores above `anomaly_threshold`: numpy (N,) bool."""
+        if self.anomaly_threshold is None:
+            raise ValueError("No anomaly threshold: call model.fit_anomaly_threshold(x_validation) first.")
+        return self.anomaly_score(x, batch_size) > np.float32(self.anomaly_threshold)
 
     # ---------------------------------------------------------------- the step
     def compile(self, optimizer="adam", jit_compile="auto", steps_per_execution=None, **kwargs):
@@ -343,6 +416,7 @@ class Autoencoder(keras.Model):
             "input_shape": list(self.feature_shape),
             "latent_dim": self.latent_dim,
             "seed": self.seed,
+            "anomaly_threshold": self.anomaly_threshold,
         }
 
     @classmethod
@@ -355,6 +429,18 @@ class Autoencoder(keras.Model):
             return cls(**config)
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def evaluation_batches(x, batch_size):
+    """The inputs of an evaluation (anomaly scores, a VAE's `elbo`, `log_likelihood`, active
+    units) in batches: slices of an array, or a dataset's batches (x, or the x of (x,))."""
+    if isinstance(x, tf.data.Dataset):
+        for batch in x:
+            yield batch[0] if isinstance(batch, tuple) else batch
+    else:
+        x = np.asarray(x, np.float32)
+        for start in range(0, len(x), batch_size):
+            yield x[start : start + batch_size]
 
 
 def _checking(method, expected_shape):

@@ -16,6 +16,11 @@ def _same_input(x):
     return x
 
 
+def max_abs_diff(got, want):
+    """{output: max |got - want|}: how far an exported function's outputs are from the model's."""
+    return {name: float(np.max(np.abs(np.asarray(got[name]) - want[name]))) for name in want}
+
+
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
     """One exported function.
@@ -32,6 +37,8 @@ class Endpoint:
         same_as: the name of an earlier endpoint computing the same function
             under other input and output names (`renames`: ((its name, this
             one's name), ...)); in TFLite the two signatures share one subgraph.
+        compare: (exported outputs, the model's outputs) -> {output: difference},
+            each held to the export format's bound (`max_abs_diff` by default).
     """
 
     name: str
@@ -42,6 +49,7 @@ class Endpoint:
     dtype: str = "float32"
     same_as: str = None
     renames: tuple = ()
+    compare: Callable = max_abs_diff
 
     def spec(self):
         """The input signature: a dynamic batch axis, the fixed input shape."""
@@ -56,3 +64,22 @@ def standard_normal_example(latent_dim, seed=0):
         return np.random.default_rng(seed).standard_normal((len(x), latent_dim)).astype(np.float32)
 
     return example
+
+
+def anomaly_differences(num_terms, threshold=None):
+    """The `compare` of an anomaly endpoint. Its score is a sum of `num_terms`
+    terms (one per feature), each rounded differently in each format, so its
+    difference is counted per term, |Δ score| / num_terms: one bound then holds
+    at any input size. A flag (score > `threshold`) differing from the model's
+    counts as the model's |score - threshold| / num_terms: a flip is within the
+    bound only where the score lies within the score's bound of the threshold."""
+
+    def compare(got, want):
+        score = want["anomaly_score"]
+        differences = {"anomaly_score": float(np.max(np.abs(np.asarray(got["anomaly_score"]) - score))) / num_terms}
+        if "is_anomaly" in want:
+            flipped = np.asarray(got["is_anomaly"]) != want["is_anomaly"]
+            differences["is_anomaly"] = float(np.max(np.abs(score - threshold)[flipped], initial=0.0)) / num_terms
+        return differences
+
+    return compare

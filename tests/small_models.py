@@ -1,6 +1,7 @@
 """A small configuration of every registered model, shared by the tests that
-run each model: keyword arguments beside `input_shape` and `latent_dim`; and the
-Keras reference outputs the export tests compare each format with."""
+run each model: keyword arguments beside `input_shape` and `latent_dim`; the
+Keras reference outputs the export tests compare each format with, and how they
+compare them."""
 
 import keras
 import numpy as np
@@ -47,4 +48,26 @@ def keras_outputs(model, x):
         code = as_numpy(model.encode(x))
         outputs["encode"] = ("x", x, {"code": code})
         outputs["decode"] = ("code", code, {"reconstruction": as_numpy(model.decode(code))})
+    score = model.anomaly_score(x)
+    outputs["anomaly_score"] = ("x", x, {"anomaly_score": score})
+    if model.anomaly_threshold is not None:
+        outputs["is_anomaly"] = ("x", x, {"is_anomaly": model.is_anomaly(x), "anomaly_score": score})
     return outputs
+
+
+def assert_matches(model, got, want, bound):
+    """An exported endpoint's outputs `got` against the Keras model's `want` ({output: array}) within
+    `bound`: an anomaly score, a sum over the features, within `bound` per feature (each term rounds
+    on its own); a flag, a bool, equal to the model's wherever its score is farther than that from the
+    threshold."""
+    score_bound = bound * model.num_features
+    for key, value in want.items():
+        exported = np.asarray(got[key])
+        if key == "is_anomaly":
+            assert exported.dtype == bool
+            clear = np.abs(want["anomaly_score"] - model.anomaly_threshold) > score_bound
+            np.testing.assert_array_equal(exported[clear], value[clear], err_msg=key)
+        else:
+            assert exported.dtype == np.float32, key
+            atol = score_bound if key == "anomaly_score" else bound
+            np.testing.assert_allclose(exported, value, rtol=0, atol=atol, err_msg=key)

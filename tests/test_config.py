@@ -32,8 +32,12 @@ def other_value(option):
         return [option.flag, str(value)], value
     if option.type is str:
         return [option.flag, "somewhere"], "somewhere"
-    value = option.type((option.minimum or 0) + 2 if option.default is None else option.default * 2)
-    return [option.flag, str(value)], value
+    low = option.minimum or 0
+    if option.default is not None:
+        value = option.default * 2
+    else:
+        value = low + 2 if option.below is None else (low + option.below) / 2
+    return [option.flag, str(option.type(value))], option.type(value)
 
 
 def invalid_values(option):
@@ -46,6 +50,8 @@ def invalid_values(option):
         values.append("no such choice")
     elif option.minimum is not None:
         values.append(option.minimum if option.exclusive else option.minimum - 1)
+    if option.below is not None:
+        values.append(option.below)
     if option.default is not None:
         values.append(None)  # only options that default to None take None
     return values

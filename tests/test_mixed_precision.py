@@ -14,7 +14,7 @@ import keras_ae
 from export.export import BOUNDS, MIXED_PRECISION_BOUND, export_model, tflite_ops
 from export.tflite_runner import TFLiteModel
 
-from small_models import keras_outputs
+from small_models import assert_matches, keras_outputs
 
 DIGITS = (load_digits().data / 16.0).astype(np.float32)  # 1797 x 64, in [0, 1]
 
@@ -77,7 +77,5 @@ def test_mixed_precision_model_trains_reloads_and_exports_float32(name, tmp_path
         assert [d["dtype"] for d in runner.get_output_details().values()] == [np.float32] * len(outputs)
         from_saved_model = function(**{input_name: tf.constant(inputs)})
         from_tflite = tflite.signatures[signature](**{input_name: inputs})
-        for key, want in outputs.items():
-            assert from_saved_model[key].dtype == tf.float32
-            np.testing.assert_allclose(from_saved_model[key].numpy(), want, rtol=0, atol=MIXED_PRECISION_BOUND)
-            np.testing.assert_allclose(from_tflite[key], want, rtol=0, atol=MIXED_PRECISION_BOUND)
+        assert_matches(loaded, from_saved_model, outputs, MIXED_PRECISION_BOUND)
+        assert_matches(loaded, from_tflite, outputs, MIXED_PRECISION_BOUND)

@@ -21,7 +21,7 @@ import keras_ae
 from export.export import BOUNDS, MIXED_PRECISION_BOUND, export_model, main
 from export.onnx_export import MISSING_EXTRA, OnnxModel, OnnxUnavailableError
 
-from small_models import SMALL_CONFIGS, keras_outputs
+from small_models import SMALL_CONFIGS, assert_matches, keras_outputs
 
 REASON = "the optional extra onnx is not installed: pip install 'keras-ae[onnx]'"
 
@@ -38,13 +38,16 @@ def extra():
 
 
 def build(case, policy="float32"):
+    """The case's model, with an anomaly threshold (so an is_anomaly endpoint, a bool output), and its inputs."""
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
         model = keras_ae.get_model(case, input_shape=CASES[case], latent_dim=2, seed=0, **SMALL_CONFIGS[case])
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    return model, TRAIN.reshape((-1, *model.feature_shape))
+    x = TRAIN.reshape((-1, *model.feature_shape))
+    model.fit_anomaly_threshold(x, false_positive_rate=0.5)
+    return model, x
 
 
 def sessions(onnx_dir):
@@ -77,9 +80,8 @@ def check_against_keras(model, out, report):
             names = [output.name for output in session.get_outputs()]
             assert set(names) == set(outputs)
             got = dict(zip(names, session.run(names, {input_name: inputs}), strict=True))
-            for key, want in outputs.items():
-                assert got[key].dtype == np.float32
-                np.testing.assert_allclose(got[key], want, rtol=0, atol=result["bound"], err_msg=f"{name}/{key}")
+            assert_matches(model, got, outputs, result["bound"])
+            for key in outputs:
                 np.testing.assert_array_equal(wrapped[name](**{input_name: inputs})[key], got[key])
     return result
 

@@ -46,6 +46,7 @@ class Option:
         admits: a test that admits values outside `choices` too (a path
             where a data set's name is expected), with `admits_help` saying what.
         minimum: the smallest valid number, refused itself when `exclusive`.
+        below: a bound every valid number is below (a rate: 1).
         noun: what errors call an unknown choice ("Unknown model 'x'. Known
             models: ..."); without it they say "NAME must be one of ...".
         default_means: what the default stands for, shown in the help.
@@ -58,6 +59,7 @@ class Option:
     choices: Sequence | Callable[[], Sequence] | None = None
     minimum: float | None = None
     exclusive: bool = False
+    below: float | None = None
     noun: str | None = None
     default_means: str | None = None
     admits: Callable[[object], bool] | None = None
@@ -88,13 +90,17 @@ class Option:
             if self.noun:
                 raise ValueError(f"Unknown {self.noun} {value!r}. Known {self.noun}s: {known}{self.admits_help}.")
             raise ValueError(f"{self.name} must be one of {known}; got {value!r}.")
-        if _is(value, self.type) and (
-            self.minimum is None or (value > self.minimum if self.exclusive else value >= self.minimum)
+        if (
+            _is(value, self.type)
+            and (self.minimum is None or (value > self.minimum if self.exclusive else value >= self.minimum))
+            and (self.below is None or value < self.below)
         ):
             return
         expected = _NOUNS[self.type]
         if self.minimum is not None:
             expected += f" {'>' if self.exclusive else '>='} {self.minimum}"
+        if self.below is not None:
+            expected += f"{' and' if self.minimum is not None else ''} < {self.below}"
         if not _is(self.default, self.type):
             expected += f" or {'null' if self.default is None else self.default}"  # as config files spell None
         raise ValueError(f"{self.name} must be {expected}; got {value!r}.")
@@ -220,6 +226,16 @@ OPTIONS = (
     ),
     Option("backup_every", int, 1, "epochs between backups for an exact resume after a kill", minimum=1),
     Option("image_every", int, 5, "epochs between TensorBoard images and histograms, 0 for none", minimum=0),
+    Option(
+        "anomaly_false_positive_rate",
+        float,
+        None,
+        "after training, fit the anomaly threshold of model.keras so that at most this share of the validation "
+        "split scores above it (model.fit_anomaly_threshold): the export then serves is_anomaly",
+        minimum=0,
+        below=1,
+        default_means="no threshold",
+    ),
     Option("export", bool, True, "export the model at the end"),
     Option("overwrite", bool, False, "replace a run of another configuration, or a finished one, in --out"),
     Option("verbose", int, 1, "0 silent, 1 progress bar, 2 one line per epoch", choices=(0, 1, 2)),

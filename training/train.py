@@ -7,7 +7,8 @@
     python -m training.train --config runs/x/config.json      # reproduces runs/x (bit for bit with a seed)
 
 It writes DIR/config.json (the resolved configuration), DIR/model.keras (the
-last weights), DIR/best.keras (the lowest validation loss), TensorBoard logs
+last weights; with --anomaly-false-positive-rate, the anomaly threshold fitted
+on the validation split), DIR/best.keras (the lowest validation loss), TensorBoard logs
 under DIR/logs, the export under DIR/export, and last DIR/complete.json. A run
 killed at any moment and started again with the same command resumes from
 DIR/backup, and a seeded one ends bit-identical to an uninterrupted run. A
@@ -236,6 +237,11 @@ def _train_in(out, setup):
         print(f"Stopped on a NaN loss; {out} holds no model.")
         shutil.rmtree(backup_dir, ignore_errors=True)
         return Result(config, model, history, out, stopped_on_nan=True)
+    rate = config["anomaly_false_positive_rate"]
+    if rate is not None:  # on the validation batches `fit` evaluated, before model.keras is saved
+        batches = pipeline.stream(source, "validation", config["batch_size"], seed=seed, dynamic_binarization=dynamic)
+        threshold = model.fit_anomaly_threshold(batches, rate)
+        print(f"Anomaly threshold {threshold:.6g}: at most {rate:g} of the validation split scores above it.")
     _save_whole(model, os.path.join(out, "model.keras"))
     if not os.path.exists(best_path):  # a closed-form fit (pca) runs no epochs to checkpoint
         _save_whole(model, best_path)

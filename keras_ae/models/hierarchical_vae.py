@@ -21,8 +21,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_ae import layers, validation
-from keras_ae.models.vae import PosteriorDraws, VariationalAutoencoder, evaluation_batches
-from keras_ae.random_ops import random_normal
+from keras_ae.base import evaluation_batches
+from keras_ae.models.vae import PosteriorDraws, VariationalAutoencoder
 from keras_ae.registry import register
 
 tfd = tfp.distributions
@@ -86,15 +86,15 @@ class HierarchicalVariationalAutoencoder(VariationalAutoencoder):
         lower_loc, _ = self.gaussian_parameters(self.upper_decoder, z, training=training)
         return super().decode(lower_loc, training=training)
 
-    def posterior_draws(self, x, num_samples, training=False):
-        """`num_samples` draws (z1, z2) ~ q(z1|x) q(z2|z1) per example; `z` is z2."""
+    def posterior_draws(self, x, num_samples, training=False, at_mean=False):
+        """`num_samples` draws (z1, z2) ~ q(z1|x) q(z2|z1) per example; `z` is z2.
+        `at_mean`: z1 = E[z1|x] and z2 = E[z2|z1]."""
         loc1, scale1 = self.gaussian_parameters(self.encoder, x, training=training)
         q1 = tfd.MultivariateNormalDiag(loc=loc1, scale_diag=scale1)
-        eps1 = random_normal(tf.concat([[num_samples], tf.shape(loc1)], axis=0), self.seed_generator, batch_axis=1)
-        z1 = loc1 + scale1 * eps1
+        z1 = loc1 + scale1 * self.epsilon(tf.concat([[num_samples], tf.shape(loc1)], axis=0), at_mean)
         loc2, scale2 = self.gaussian_parameters(self.upper_encoder, z1, training=training)  # (samples, batch, ·)
         q2 = tfd.MultivariateNormalDiag(loc=loc2, scale_diag=scale2)
-        z2 = loc2 + scale2 * random_normal(tf.shape(loc2), self.seed_generator, batch_axis=1)
+        z2 = loc2 + scale2 * self.epsilon(tf.shape(loc2), at_mean)
         prior_loc1, prior_scale1 = self.gaussian_parameters(self.upper_decoder, z2, training=training)
         p1 = tfd.MultivariateNormalDiag(loc=prior_loc1, scale_diag=prior_scale1)
         log_px_z = self.log_prob_x_given_z(self.decoder_parameters(z1, training=training), x)

@@ -14,7 +14,9 @@ conditional VAE) is a subclass in one file that overrides one of them:
 - `reconstruction_term(draws)`: −E_q log p(x|z) per example;
 - `regularizer(draws)`: KL(q(z|x) ‖ p(z)) per example by default;
 - `bound(draws, reconstruction, regularizer)`: the objective maximized per
-  example, the β-weighted ELBO, or the IWAE bound with `num_samples` > 1.
+  example, the β-weighted ELBO, or the IWAE bound with `num_samples` > 1;
+- `posterior_draws(x, num_samples, at_mean)`: z ~ q(z|x) and the
+  log-densities, for a posterior of another form (`hierarchical_vae`).
 
 Shapes: x is (batch, *input_shape); z is (batch, latent_dim), or
 (samples, batch, latent_dim) when several posterior samples are drawn.
@@ -30,7 +32,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_ae import compat, images, layers, validation
-from keras_ae.base import Autoencoder
+from keras_ae.base import Autoencoder, evaluation_batches
 from keras_ae.endpoints import Endpoint, standard_normal_example
 from keras_ae.random_ops import random_normal, random_uniform
 from keras_ae.registry import register
@@ -40,6 +42,7 @@ tfd = tfp.distributions
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
 KL_ESTIMATORS = ("analytic", "monte_carlo")
 SCALE_ACTIVATIONS = ("softplus", "exp")
+ANOMALY_SCORE_METHODS = ("negative_elbo", "negative_log_likelihood")
 
 
 def _standard_normal_prior(latent_dim):
@@ -110,6 +113,13 @@ class VariationalAutoencoder(Autoencoder):
         dynamic_binarization: in training steps, replace x by a draw of
             Bernoulli(x) (grey data in [0, 1] with a Bernoulli likelihood).
         scale_activation: "softplus" or "exp".
+        anomaly_score_method: what `anomaly_score` computes: "negative_elbo"
+            (deterministic, exported; see `anomaly_score_batch`) or
+            "negative_log_likelihood", -`log_likelihood(x)` with its default
+            1000 importance samples: tighter, but random (two calls differ by
+            its Monte Carlo error) and 1000 decoder passes per example, so it
+            is scored in Python only and an export leaves out the anomaly
+            endpoints (`unexported_endpoints`).
     """
 
     loss_term_names = ("reconstruction", "kl", "elbo")
@@ -126,12 +136,14 @@ class VariationalAutoencoder(Autoencoder):
         num_samples=1,
         dynamic_binarization=False,
         scale_activation="softplus",
+        anomaly_score_method="negative_elbo",
         **kwargs,
     ):
         super().__init__(input_shape, latent_dim, **kwargs)
         validation.check_choice(likelihood=(likelihood, LIKELIHOODS))
         validation.check_choice(kl_estimator=(kl_estimator, KL_ESTIMATORS))
         validation.check_choice(scale_activation=(scale_activation, SCALE_ACTIVATIONS))
+        validation.check_choice(anomaly_score_method=(anomaly_score_method, ANOMALY_SCORE_METHODS))
         validation.check_non_negative(beta=beta)
         if decoder_scale != "learned":
             if isinstance(decoder_scale, bool) or not isinstance(decoder_scale, (int, float)) or not decoder_scale > 0:
@@ -147,6 +159,7 @@ class VariationalAutoencoder(Autoencoder):
         self.num_samples = validation.check_positive_int(num_samples=num_samples)
         self.dynamic_binarization = bool(dynamic_binarization)
         self.scale_activation = scale_activation
+        self.anomaly_score_method = anomaly_score_method
         if likelihood == "gaussian" and decoder_scale == "learned":
             # log σ of p(x|z), one per pixel, shared by all z.
             self.decoder_log_scale = self.add_weight(
@@ -239,15 +252,20 @@ class VariationalAutoencoder(Autoencoder):
         return self.output_range()  # a (continuous) Bernoulli's support: [0, 1]
 
     # --------------------------------------------------------------- objective
-    def posterior_draws(self, x, num_samples, training=False):
-        """`num_samples` draws z ~ q(z|x) per example and their log-densities (`PosteriorDraws`)."""
+    def posterior_draws(self, x, num_samples, training=False, at_mean=False):
+        """`num_samples` draws z ~ q(z|x) per example and their log-densities
+        (`PosteriorDraws`); `at_mean`: z at the posterior mean instead (`epsilon`)."""
         loc, scale = self.posterior_parameters(x, training=training)
         q = tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
-        eps = random_normal(tf.concat([[num_samples], tf.shape(loc)], axis=0), self.seed_generator, batch_axis=1)
-        z = loc + scale * eps  # reparameterization: z = μ + σ ⊙ ε, ε ~ N(0, I)
+        z = loc + scale * self.epsilon(tf.concat([[num_samples], tf.shape(loc)], axis=0), at_mean)
         log_px_z = self.log_prob_x_given_z(self.decoder_parameters(z, training=training), x)
         prior = self.prior()
         return PosteriorDraws(z, log_px_z, q.log_prob(z), prior.log_prob(z), posterior=q, prior=prior)
+
+    def epsilon(self, shape, at_mean=False):
+        """ε ~ N(0, I) of `shape` (samples, batch, ...), drawn per example, for the
+        reparameterization z = μ + σ ⊙ ε; zeros `at_mean` (z = μ, no random op)."""
+        return tf.zeros(shape) if at_mean else random_normal(shape, self.seed_generator, batch_axis=1)
 
     def reconstruction_term(self, draws):
         """−E_q log p(x|z), averaged over the draws: (batch,)."""
@@ -331,6 +349,33 @@ class VariationalAutoencoder(Autoencoder):
             results.append((total - math.log(num_samples)).numpy())
         return np.concatenate(results)
 
+    def anomaly_score_batch(self, x):
+        """The negative ELBO at the posterior mean, deterministic, so exportable:
+        -[log p(x | z = E_q[z|x]) - KL(q(z|x) ‖ p(z))], the ELBO's one-draw
+        estimate at the draw ε = 0. It replaces E_q log p(x|z) by its value at
+        the mean of q, so it is not a bound on -log p(x), and for a posterior
+        without a closed-form KL (`hierarchical_vae`) the KL is log q - log p at
+        that z. Ranks examples as -`elbo` does, without its sampling noise."""
+        draws = self.posterior_draws(x, 1, at_mean=True)
+        return draws.kl - draws.log_px_z[0]
+
+    def anomaly_score(self, x, batch_size=256):
+        """The anomaly score of `anomaly_score_method` (see the class), numpy (N,) float32."""
+        if self.anomaly_score_method == "negative_elbo":
+            return super().anomaly_score(x, batch_size)
+        with self._input_errors_as_value_errors():
+            return -self.log_likelihood(self._checked(x), batch_size=batch_size)
+
+    def unexported_endpoints(self):
+        if self.anomaly_score_method == "negative_elbo":
+            return {}
+        why = (
+            'anomaly_score_method="negative_log_likelihood" draws importance samples, random and not exportable; '
+            'anomaly_score_method="negative_elbo" exports.'
+        )
+        endpoints = ("anomaly_score",) if self.anomaly_threshold is None else ("anomaly_score", "is_anomaly")
+        return dict.fromkeys(endpoints, why)
+
     def active_units(self, x, threshold=0.01, batch_size=256):
         """How many latent units are used: Cov_x(E_q[z_j|x]) > threshold
         (Burda et al. 2016, §5.2); a collapsed unit's posterior ignores x."""
@@ -372,11 +417,12 @@ class VariationalAutoencoder(Autoencoder):
         def sample(eps):  # the prior is N(0, I): z = eps
             return {"sample": self.decode(eps)}
 
+        own = {
+            "encode": Endpoint("encode", "x", self.feature_shape, encode),
+            "decode": Endpoint("decode", "z", latent, decode, example=base["decode"].example),
+        }
         return [
-            base["serving_default"],
-            Endpoint("encode", "x", self.feature_shape, encode),
-            Endpoint("decode", "z", latent, decode, example=base["decode"].example),
-            base["reconstruct"],
+            *(own.get(name, endpoint) for name, endpoint in base.items()),
             Endpoint(
                 "sample",
                 "eps",
@@ -410,19 +456,8 @@ class VariationalAutoencoder(Autoencoder):
             "num_samples": self.num_samples,
             "dynamic_binarization": self.dynamic_binarization,
             "scale_activation": self.scale_activation,
+            "anomaly_score_method": self.anomaly_score_method,
         }
-
-
-def evaluation_batches(x, batch_size):
-    """The inputs of an evaluation (`elbo`, `log_likelihood`, active units) in
-    batches: slices of an array, or a dataset's batches (x, or the x of (x,))."""
-    if isinstance(x, tf.data.Dataset):
-        for batch in x:
-            yield batch[0] if isinstance(batch, tuple) else batch
-    else:
-        x = np.asarray(x, np.float32)
-        for start in range(0, len(x), batch_size):
-            yield x[start : start + batch_size]
 
 
 @register("vae")
