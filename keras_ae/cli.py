@@ -3,7 +3,7 @@
     keras-ae train                                        # the default autoencoder on the embedded digits, offline
     keras-ae train --model vae --dataset mnist --data-dir ../shared/data --epochs 20
     keras-ae export runs/autoencoder-digits --out exported --tflite float32,int8
-    keras-ae evaluate runs/autoencoder-digits             # the loss terms on the test split, as JSON
+    keras-ae evaluate runs/autoencoder-digits             # the report: runs/autoencoder-digits/evaluation/
     keras-ae presets                                      # the pretrained models shipped in the package
     keras-ae sample vae_mnist --n 64 --out samples.png
     keras-ae reconstruct dae_mnist photos/ --out reconstructions/
@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_ae  # noqa: E402
-from keras_ae import data, images, pipeline, presets, sources  # noqa: E402
+from keras_ae import data, evaluation, images, pipeline, presets, sources  # noqa: E402
 
 PROG = "keras-ae"
 GRID = "grid.png"  # reconstruct's inputs beside their reconstructions
@@ -59,7 +59,14 @@ def _forward(command, argv):
 
 # ------------------------------------------------------------------ presets
 def _from_preset(name):
-    return presets.from_preset(name)
+    """The autoencoder of a preset; a preset of another kind (a feature classifier) is a one-line error."""
+    model = presets.from_preset(name)
+    if not isinstance(model, keras_ae.Autoencoder):
+        raise ValueError(
+            f"{name} is a {type(model).__name__} preset, not an autoencoder: it scores samples "
+            "(keras_ae.sample_quality), it does not evaluate, sample or reconstruct."
+        )
+    return model
 
 
 def _list_presets(args):
@@ -86,6 +93,9 @@ def _number(metric):
 
 
 # ------------------------------------------------------------------ evaluate
+BINARIZATION_SEED = 1234  # the one fixed draw a dynamically binarized model is scored on
+
+
 def _evaluate(args):
     model, config, what = _model_and_config(args.model)
     if args.dataset is not None and args.dataset != config.get("dataset"):
@@ -95,23 +105,72 @@ def _evaluate(args):
     if not config.get("dataset"):
         raise ValueError(f"{args.model}: no data set is recorded for {what}; give --dataset.")
     source = _split_source(config, args.split)
-    if not source.count(args.split):
+    count = source.count(args.split)
+    if not count:
         raise ValueError(f"{source.description} has no {args.split} examples.")
-    dataset = pipeline.stream(
-        source, args.split, args.batch_size, seed=0, dynamic_binarization=config.get("binarize") == "dynamic"
+    n = min(count, args.examples or count)
+    x = pipeline.head(source, args.split, n)
+    labels = _anomaly_labels(args, config, count, n)
+    x_train = None
+    if args.split != "train":
+        train = _split_source(config, "train")
+        if train.count("train"):
+            x_train = pipeline.head(train, "train", min(train.count("train"), evaluation.EX_POST_EXAMPLES))
+    if not args.json:
+        print(f"Evaluating {args.model} on {n} of {count} {args.split} examples of {config['dataset']}")
+    report = evaluation.evaluate(
+        model,
+        x,
+        x_train=x_train,
+        dataset=config["dataset"],
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        anomaly_labels=labels,
+        binarize_seed=BINARIZATION_SEED if config.get("binarize") == "dynamic" else None,
+        sample_quality=not args.no_sample_quality,
+        verbose=not args.json,
     )
-    if not model.compiled:
-        model.compile()
-    metrics = model.evaluate(dataset, verbose=0, return_dict=True)
-    result = {
-        "model": args.model,
-        "dataset": config["dataset"],
-        "split": args.split,
-        "examples": source.count(args.split),
-        "metrics": {name: float(value) for name, value in metrics.items()},
-    }
-    print(json.dumps(result, indent=2))
+    numbers = report["numbers"]
+    numbers.update(model_source=args.model, dataset=config["dataset"], split=args.split, split_examples=count)
+    out = args.out or _default_report_folder(args.model)
+    title = f"{os.path.basename(os.path.normpath(args.model))} on {config['dataset']} ({args.split})"
+    json_path, html_path = evaluation.write_report(report, out, title=title)
+    if args.json:  # stdout is the JSON alone, for a pipe
+        print(json.dumps(numbers, indent=2))
+    else:
+        print(evaluation.summary(numbers))
+        print(f"Wrote {json_path} and {html_path}")
     return 0
+
+
+def _default_report_folder(where):
+    """A run folder's own `evaluation/`; else `evaluation_<name>` here."""
+    if os.path.isdir(where) and os.path.isfile(os.path.join(where, "model.keras")):
+        return os.path.join(where, "evaluation")
+    name = os.path.splitext(os.path.basename(os.path.normpath(where)))[0]
+    return f"evaluation_{name}"
+
+
+def _anomaly_labels(args, config, count, n):
+    """(n,) 1 for anomalous examples, from --normal-class (a labelled built-in data set) or --anomaly-labels."""
+    if args.normal_class is not None:
+        if sources.is_path(config["dataset"]):
+            raise ValueError("--normal-class needs a labelled built-in data set; give --anomaly-labels for your files.")
+        classes = data.labels(config["dataset"], args.split, data_dir=config.get("data_dir"))
+        if args.normal_class not in set(classes.tolist()):
+            raise ValueError(
+                f"--normal-class {args.normal_class}: {config['dataset']} has classes {sorted(set(classes))}."
+            )
+        return (classes[:n] != args.normal_class).astype(np.int64)
+    if args.anomaly_labels is not None:
+        labels = np.load(args.anomaly_labels, allow_pickle=False)
+        if labels.shape != (count,) or not np.isin(labels, (0, 1)).all():
+            raise ValueError(
+                f"{args.anomaly_labels}: anomaly labels must be 0 or 1, one per {args.split} example "
+                f"(shape ({count},), in the order of the split); got shape {labels.shape}."
+            )
+        return labels[:n]
+    return None
 
 
 def _model_and_config(where):
@@ -256,13 +315,38 @@ def build_parser():
         commands.add_parser(name, help=help_text, add_help=False)
 
     evaluate = commands.add_parser(
-        "evaluate", help="the loss terms of a run, a .keras file or a preset on a data split, as JSON"
+        "evaluate",
+        help="the evaluation report of a run, a .keras file or a preset: evaluation.json and report.html",
     )
     evaluate.add_argument("model", metavar="RUN_OR_PRESET", help="a run folder, a .keras file, or a preset's name")
     evaluate.add_argument("--dataset", help="a data set's name or your files (default: the one it was trained on)")
     evaluate.add_argument("--data-dir", help="the folder of the data set's files (as in train)")
     evaluate.add_argument("--split", default="test", choices=pipeline.SPLITS, help="default: test")
+    evaluate.add_argument(
+        "--examples", type=_positive_int, help="evaluate the split's first N examples (default: all of them)"
+    )
     evaluate.add_argument("--batch-size", type=_positive_int, default=256, help="default: 256")
+    evaluate.add_argument(
+        "--num-samples",
+        type=_positive_int,
+        default=1000,
+        help="k of a VAE's importance-weighted log-likelihood (default: 1000)",
+    )
+    evaluate.add_argument("--no-sample-quality", action="store_true", help="skip the Fréchet distance and KID")
+    anomalies = evaluate.add_mutually_exclusive_group()
+    anomalies.add_argument(
+        "--normal-class", type=int, help="anomaly detection: this class is normal, the others anomalous (AUROC, AUPRC)"
+    )
+    anomalies.add_argument(
+        "--anomaly-labels",
+        help="anomaly detection: a .npy of 0 (normal) or 1 (anomalous), one per example of the split",
+    )
+    evaluate.add_argument(
+        "--out", help="the report's folder (default: RUN/evaluation, or evaluation_<name> for a preset or file)"
+    )
+    evaluate.add_argument(
+        "--json", action="store_true", help="print evaluation.json alone, no progress or summary (for a pipe)"
+    )
     evaluate.set_defaults(run=_evaluate)
 
     sample = commands.add_parser("sample", help="draw samples from a generative preset, as one PNG grid")

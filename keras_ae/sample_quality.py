@@ -20,7 +20,11 @@ import scipy.linalg
 
 from keras_ae import validation
 
-CLASSIFIER_PRESETS = {"mnist": "classifier_mnist", "fashion_mnist": "classifier_fashion_mnist"}
+CLASSIFIER_PRESETS = {
+    "mnist": "classifier_mnist",
+    "binarized_mnist": "classifier_mnist",  # the same digits, thresholded
+    "fashion_mnist": "classifier_fashion_mnist",
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_ae")

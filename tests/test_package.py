@@ -264,26 +264,30 @@ def test_train_then_evaluate_a_run(tmp_path, capsys):
     assert cli.main(["train", *argv]) == 0
     assert (run / "model.keras").is_file()
     capsys.readouterr()
-    assert cli.main(["evaluate", str(run)]) == 0
+    assert cli.main(["evaluate", str(run), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
+    assert result == json.loads((run / "evaluation" / "evaluation.json").read_text())
     assert result["dataset"] == "digits" and result["split"] == "test"
-    assert result["examples"] == len(data.load("digits", "test"))
-    assert set(result["metrics"]) == {"loss", "reconstruction"}
+    assert result["examples"] == result["split_examples"] == len(data.load("digits", "test"))
+    assert set(result["loss_terms"]) == {"loss", "reconstruction"}
     model = keras.saving.load_model(run / "model.keras")
     expected = model.evaluate(data.load("digits", "test"), batch_size=256, verbose=0, return_dict=True)
-    assert result["metrics"]["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert result["loss_terms"]["loss"] == pytest.approx(expected["loss"], rel=1e-5)
     # A bad option is the training parser's one-line error, under the command's name.
     _one_line_error(capsys, ["train", "--epochs", "0"], "train")
 
 
-def test_evaluate_a_preset_on_its_recorded_data_set(fake_presets, capsys):
+def test_evaluate_a_preset_on_its_recorded_data_set(fake_presets, tmp_path, capsys):
     fake_presets["ae"] = _model(command="python -m training.train --dataset digits --epochs 3 --out runs/ae")
     fake_presets["bare"] = _model(dataset={"name": "digits", "split": "the test split"})
     fake_presets["unknown"] = _model()
     for name in ("ae", "bare"):
-        assert cli.main(["evaluate", name, "--split", "validation"]) == 0
+        out = tmp_path / name
+        argv = ["evaluate", name, "--split", "validation", "--examples", "50", "--out", str(out), "--json"]
+        assert cli.main(argv) == 0
         result = json.loads(capsys.readouterr().out)
-        assert result["dataset"] == "digits" and result["examples"] == len(data.load("digits", "validation"))
+        assert result["dataset"] == "digits" and result["split_examples"] == len(data.load("digits", "validation"))
+        assert result["examples"] == 50 and (out / "report.html").is_file()
     line = _one_line_error(capsys, ["evaluate", "unknown"], "evaluate")
     assert "give --dataset" in line
     assert "Unknown preset 'nope'" in _one_line_error(capsys, ["evaluate", "nope"], "evaluate")
