@@ -85,9 +85,7 @@ def test_vae_report_kl_per_unit_likelihood_and_manifold(digits_split):
     assert {"latent_manifold", "samples_prior", "kl_per_unit"} <= set(report["figures"])
 
 
-@pytest.mark.skipif(
-    not os.path.isfile(os.path.join(SHARED_DATA, "mnist.npz")), reason="needs ../shared/data/mnist.npz"
-)
+@pytest.mark.skipif(not os.path.isfile(os.path.join(SHARED_DATA, "mnist.npz")), reason="needs ../shared/data/mnist.npz")
 def test_sample_quality_ranks_the_training_set_above_an_untrained_decoder():
     x_train = data.load("mnist", "train", data_dir=SHARED_DATA)[:600].reshape(-1, 784)
     x_test = data.load("mnist", "test", data_dir=SHARED_DATA)[:600].reshape(-1, 784)

@@ -5,6 +5,8 @@
     python -m benchmarks.reproduce manifold   # Kingma & Welling's 2-D manifolds and samples (item 3)
     python -m benchmarks.reproduce probe      # logistic-regression probe on codes (item 4)
     python -m benchmarks.reproduce filters    # denoising vs weight decay filters; KL-sparse (item 5)
+    python -m benchmarks.reproduce sample_quality   # Fréchet distance and KID: VAE, AE, DAE, prior vs ex-post
+    python -m benchmarks.reproduce one_class  # one-class anomaly detection AUROC, MNIST and Fashion-MNIST
     python -m benchmarks.reproduce all --quick
 
 Each study is a module of this package with `run(args)` and, where it has flags of its own,
@@ -20,7 +22,15 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.reproduce import filters, manifold, pca, probe, vae  # noqa: E402
+from benchmarks.reproduce import filters, manifold, one_class, pca, probe, sample_quality, vae  # noqa: E402
 
 # In the order `all` runs them: the fixed-length studies first, the VAE (a time budget) last.
-STUDIES = {"pca": pca, "filters": filters, "manifold": manifold, "probe": probe, "vae": vae}
+STUDIES = {
+    "pca": pca,
+    "filters": filters,
+    "manifold": manifold,
+    "probe": probe,
+    "sample_quality": sample_quality,
+    "one_class": one_class,
+    "vae": vae,
+}
