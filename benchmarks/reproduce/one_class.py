@@ -93,7 +93,6 @@ def one_class_auroc(kind, options, x_normal, x_test, y_anomalous, config):
 
 def run(args):
     config = configure(args)
-    t0 = time.time()
     payload = {
         "protocol": {
             "data": "intensities in [0, 1] (no contrast normalization); per class the images of that class in the "
@@ -106,41 +105,44 @@ def run(args):
         },
         **run_record(),
     }
-    results = {}
-    for dataset in config.datasets:
+    for dataset in config.datasets:  # one JSON and one figure per data set: they can run in two processes
+        name = f"{NAME}_{dataset}"
+        t0 = time.time()
         x_train = data.load(dataset, "train", data_dir=args.data_dir)
         y_train = data.labels(dataset, "train", data_dir=args.data_dir)
         x_test = data.load(dataset, "test", data_dir=args.data_dir)
         y_test = data.labels(dataset, "test", data_dir=args.data_dir)
-        for name in config.models:
-            kind, options = MODELS[name]
-            row = results.setdefault(dataset, {}).setdefault(name, {"auroc": {}, "train_seconds": {}})
+        results = {}
+        for model_name in config.models:
+            kind, options = MODELS[model_name]
+            row = results.setdefault(model_name, {"auroc": {}, "train_seconds": {}})
             for c in config.classes:
                 auroc, seconds = one_class_auroc(kind, options, x_train[y_train == c], x_test, y_test != c, config)
                 row["auroc"][str(c)] = round(100 * auroc, 2)
                 row["train_seconds"][str(c)] = round(seconds, 1)
-                print(f"{NAME}: {dataset} {name} class {c}: AUROC {100 * auroc:.2f} ({seconds:.0f}s)", flush=True)
                 row["mean"] = round(float(np.mean(list(row["auroc"].values()))), 2)
-                write_json(args.out, NAME, {**payload, "results": results, "wall_seconds": round(time.time() - t0, 1)})
-    payload.update(results=results, wall_seconds=round(time.time() - t0, 1))
-    payload["figures"] = [auroc_figure(results, args.out)]
-    write_json(args.out, NAME, payload)
-    return payload
+                print(f"{name}: {model_name} class {c}: AUROC {100 * auroc:.2f} ({seconds:.0f}s)", flush=True)
+                write_json(args.out, name, {**payload, "results": results, "wall_seconds": round(time.time() - t0, 1)})
+        figure = auroc_figure(dataset, results, args.out)
+        write_json(
+            args.out,
+            name,
+            {**payload, "results": results, "wall_seconds": round(time.time() - t0, 1), "figures": [figure]},
+        )
 
 
-def auroc_figure(results, out):
-    """AUROC per class of every model, one panel per data set, with the published rows."""
-    fig = Figure(figsize=(6 * len(results), 3.2))
-    axes = np.atleast_1d(fig.subplots(1, len(results)))
-    for ax, (dataset, rows) in zip(axes, results.items(), strict=True):
-        for name, row in rows.items():
-            classes = [int(c) for c in row["auroc"]]
-            ax.plot(classes, list(row["auroc"].values()), marker="o", label=f"{name} (mean {row['mean']:.1f})")
-        for name, values in PUBLISHED.get(dataset, {}).items():
-            ax.plot(range(10), values, ls="--", color="grey" if "DCAE" in name else "black", label=name)
-        ax.set_title(dataset)
-        ax.set_xlabel("normal class")
-        ax.set_ylabel("AUROC (%)")
-        ax.set_xticks(range(10))
-        ax.legend(fontsize=7)
-    return save_figure(fig, out, f"{NAME}_auroc", gray=False)
+def auroc_figure(dataset, results, out):
+    """AUROC per normal class of every model on one data set, with the published rows."""
+    fig = Figure(figsize=(6.5, 3.4))
+    ax = fig.subplots()
+    for name, row in results.items():
+        classes = [int(c) for c in row["auroc"]]
+        ax.plot(classes, list(row["auroc"].values()), marker="o", label=f"{name} (mean {row['mean']:.1f})")
+    for name, values in PUBLISHED.get(dataset, {}).items():
+        ax.plot(range(10), values, ls="--", color="grey" if "DCAE" in name else "black", label=name)
+    ax.set_title(dataset)
+    ax.set_xlabel("normal class")
+    ax.set_ylabel("AUROC (%)")
+    ax.set_xticks(range(10))
+    ax.legend(fontsize=7)
+    return save_figure(fig, out, f"{NAME}_{dataset}_auroc", gray=False)
