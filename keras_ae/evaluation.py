@@ -227,13 +227,18 @@ def _sample_quality(quality, classifier_name, x, x_train, samplers):
     """{sampler: {fd_<data>, kid_<data>, kid_<data>_std}} of n samples against n held-out inputs, and of n
     training inputs (the floor a perfect sampler reaches)."""
     classifier = quality.load_classifier(classifier_name)
+    name = classifier.preset_metadata["dataset"]["name"]  # what the metrics are named after: fd_mnist
     n = min(SAMPLE_QUALITY_EXAMPLES, len(x))
-    reference = x[:n]
+    reference = classifier.features(x[:n])  # once, for every sampler
+
+    def scored(images):
+        return quality.sample_quality_of_features(classifier.features(np.clip(images, 0, 1)), reference, name)
+
     results = {}
     if x_train is not None:
-        results["training_set"] = quality.sample_quality(x_train[:n], reference, classifier)
-    for name, sample in samplers.items():
-        results[name] = quality.sample_quality(sample(n, 0), reference, classifier)
+        results["training_set"] = scored(x_train[:n])
+    for sampler, sample in samplers.items():
+        results[sampler] = scored(sample(n, 0))
     return {"classifier": classifier_name, "examples": n, "against": "held-out inputs", **results}
 
 
