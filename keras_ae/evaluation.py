@@ -23,6 +23,7 @@ inline as a PNG: it reads offline and can be mailed.
 
 import base64
 import datetime
+import functools
 import html
 import io
 import json
@@ -199,6 +200,7 @@ def evaluate(
             model,
             np.asarray(x_train[:EX_POST_EXAMPLES], np.float32),
             batch_size,
+            int(verbose),
         )
         samplers["ex_post_gmm"] = lambda n, seed: density.sample(model, n, seed=seed)
     for name, sample in samplers.items():
@@ -214,6 +216,7 @@ def evaluate(
             intensities,
             x_train,
             samplers,
+            verbose,
         )
     if anomaly_labels is not None:
         numbers["anomaly"], figures["anomaly_scores"] = steps.run(
@@ -223,7 +226,7 @@ def evaluate(
     return {"numbers": numbers, "figures": figures}
 
 
-def _sample_quality(quality, classifier_name, x, x_train, samplers):
+def _sample_quality(quality, classifier_name, x, x_train, samplers, verbose):
     """{sampler: {fd_<data>, kid_<data>, kid_<data>_std}} of n samples against n held-out inputs, and of n
     training inputs (the floor a perfect sampler reaches)."""
     classifier = quality.load_classifier(classifier_name)
@@ -235,10 +238,12 @@ def _sample_quality(quality, classifier_name, x, x_train, samplers):
         return quality.sample_quality_of_features(classifier.features(np.clip(images, 0, 1)), reference, name)
 
     results = {}
-    if x_train is not None:
-        results["training_set"] = scored(x_train[:n])
-    for sampler, sample in samplers.items():
-        results[sampler] = scored(sample(n, 0))
+    draws = {"training_set": lambda: x_train[:n]} if x_train is not None else {}
+    draws.update({sampler: functools.partial(sample, n, 0) for sampler, sample in samplers.items()})
+    progress = keras.utils.Progbar(len(draws), unit_name="sampler", verbose=int(verbose))
+    for sampler, draw in draws.items():
+        results[sampler] = scored(draw())
+        progress.add(1)
     return {"classifier": classifier_name, "examples": n, "against": "held-out inputs", **results}
 
 

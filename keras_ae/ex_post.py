@@ -40,15 +40,20 @@ class ExPostDensity:
         self.seed = seed
         self.mixture = None
 
-    def fit(self, model, x, batch_size=256):
-        """Fits the mixture on the codes of x (N, *feature_shape), N >= num_components; returns self."""
+    def fit(self, model, x, batch_size=256, verbose=0):
+        """Fits the mixture on the codes of x (N, *feature_shape), N >= num_components; returns self.
+        `verbose=1`: scikit-learn's lines at the start and end of EM (a fit on 10,000 codes can take a minute)."""
         h = codes(model, x, batch_size)
         if len(h) < self.num_components:
             raise ValueError(f"Fitting {self.num_components} components needs as many examples; got {len(h)}.")
-        self.mixture = GaussianMixture(
-            self.num_components, covariance_type=self.covariance_type, random_state=self.seed
+        mixture = GaussianMixture(
+            self.num_components,
+            covariance_type=self.covariance_type,
+            random_state=self.seed,
+            verbose=int(verbose),
+            verbose_interval=10,
         )
-        self.mixture.fit(h)
+        self.mixture = mixture.fit(h)
         return self
 
     def _fitted(self):
