@@ -545,9 +545,9 @@ class ReconstructingAutoencoder(Autoencoder):
             terms["weight_decay"] = self.weight_decay * self.squared_kernel_norm()
         return terms
 
-    def squared_kernel_norm(self):
-        """Σ ||W||² over the model's kernels (biases excluded; a tied kernel once)."""
-        kernels = [v for v in self.trainable_variables if v.path.endswith("kernel")]
+    def squared_kernel_norm(self, network=None):
+        """Σ ||W||² over the kernels of `network` (by default the model; biases excluded; a tied kernel once)."""
+        kernels = [v for v in (self if network is None else network).trainable_variables if v.path.endswith("kernel")]
         return tf.add_n([tf.reduce_sum(tf.square(tf.cast(kernel, tf.float32))) for kernel in kernels])
 
     def get_config(self):

@@ -58,3 +58,16 @@ def rows(count):
     context = sync_context()
     sizes = context.all_gather(tf.reshape(tf.cast(count, tf.int32), [1]), axis=0)  # n_r of every replica, by id
     return tf.reduce_sum(sizes[: context.replica_id_in_sync_group]), tf.reduce_sum(sizes)
+
+
+def global_batch(values):
+    """The rows of `values` (batch, ...) of every replica, in replica order: the global batch, the same on
+    every replica; `values` on one device. Differentiable, as `batch_mean`: each replica pads its
+    rows to their place in the global batch, and the padded tensors are all-reduced (summed)."""
+    context = sync_context()
+    if context is None:
+        return values
+    count = tf.shape(values)[0]
+    offset, total = rows(count)
+    padding = tf.concat([[[offset, total - offset - count]], tf.zeros([values.shape.rank - 1, 2], tf.int32)], 0)
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.pad(values, padding))

@@ -17,6 +17,8 @@ SMALL_CONFIGS = {
     "sparse": {},
     "denoising": {"corruption": "gaussian", "noise_level": 0.2},
     "contractive": {"jacobian": "projection"},
+    "wae": {"hidden_units": [16]},
+    "rae": {},
     "vae": {"hidden_units": [16], "dynamic_binarization": True},
     "conv_vae": {"filters": [4]},
     "hierarchical_vae": {

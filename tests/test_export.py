@@ -35,6 +35,8 @@ CASES = {
     "sparse": ("sparse", {"input_shape": (64,), "hidden_units": [16]}),
     "denoising": ("denoising", {"input_shape": (64,), "hidden_units": [16]}),
     "contractive": ("contractive", {"input_shape": (64,), "hidden_units": [16]}),
+    "wae": ("wae", {"input_shape": (64,), "hidden_units": [16]}),
+    "rae": ("rae", {"input_shape": (64,), "hidden_units": [16]}),
     "conv": ("conv", {"input_shape": (8, 8, 1), "filters": [4, 8]}),
     "vae": ("vae", {"input_shape": (64,), "hidden_units": [16]}),
     "hierarchical_vae": ("hierarchical_vae", {"input_shape": (64,), "hidden_units": [16], "upper_hidden_units": [8]}),

@@ -403,10 +403,10 @@ def test_mixed_precision_step_trains_with_float32_losses(digits):
 
 # ------------------------------------------------------------- saving
 def _small_config(name):
-    if name in ("conv", "conv_vae"):
+    if name.startswith("conv"):
         return {"input_shape": (8, 8, 1), "latent_dim": 3, "filters": [4, 8]}
     config = {"input_shape": (8, 8), "latent_dim": 3}
-    if name in ("autoencoder", "sparse", "denoising", "contractive", "vae", "hierarchical_vae"):
+    if name in ("autoencoder", "sparse", "denoising", "contractive", "wae", "vae", "hierarchical_vae"):
         config["hidden_units"] = [16]
     if name == "hierarchical_vae":
         config.update(lower_latent_dim=6, upper_hidden_units=[8])

@@ -7,7 +7,9 @@ from keras_ae.models import (  # noqa: F401
     hierarchical_vae,
     mlp,
     pca,
+    rae,
     sparse,
     tied,
     vae,
+    wae,
 )

@@ -41,13 +41,17 @@ class MLPAutoencoder(ReconstructingAutoencoder):
         hidden_units: sizes of the layers between input and code; the decoder
             mirrors them. Empty for the single-layer autoencoder of the lecture.
         activation: activation of every encoder and decoder hidden layer and of
-            the code.
+            the code (the code is linear in a variant with `linear_code`).
         tied_weights: decode with the transposed encoder kernels, x~ =
             σ(Wᵀh + b') (Vincent et al. 2010; Rifai et al. 2011): half the
             weights, and a decoder that cannot rescale to undo what a penalty
             does to the encoder's weights.
         output_activation, reconstruction_loss: see `ReconstructingAutoencoder`.
     """
+
+    # A variant whose code is matched to a Gaussian prior (WAE) or penalized
+    # towards 0 (RAE) sets it: its code layer is linear, whatever `activation`.
+    linear_code = False
 
     def __init__(
         self,
@@ -71,8 +75,9 @@ class MLPAutoencoder(ReconstructingAutoencoder):
         self.activation = activation
         self.tied_weights = bool(tied_weights)
         # h = act(W_L ... act(W_1 x + b_1) ... + b_L)
+        code_activation = None if self.linear_code else activation
         self.encoder = layers.dense_encoder(
-            self.feature_shape, self.hidden_units, self.latent_dim, activation, activation, "encoder"
+            self.feature_shape, self.hidden_units, self.latent_dim, activation, code_activation, "encoder"
         )
         # x~ = out_act(W'_1 act(... W'_L h ...) + b'_1), W'_l = W_lᵀ when tied
         self.decoder = layers.dense_decoder(
