@@ -11,8 +11,9 @@ import numpy as np
 
 def make_data(n, input_shape, seed=0, path=None):
     """n binary examples of `input_shape` (float32): 28x28 images from an
-    MNIST-style .npz (key x_train, thresholded at 128) or Bernoulli(0.3) noise."""
-    if path:
+    MNIST-style .npz (key x_train, thresholded at 128) or Bernoulli(0.3) noise
+    (always for other shapes)."""
+    if path and int(np.prod(input_shape)) == 28 * 28:
         with np.load(path) as f:
             images = f["x_train"]
         reps = -(-n // len(images))

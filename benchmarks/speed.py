@@ -44,11 +44,11 @@ TORCH_METHODS = ("torch", "torch_compile", "torch_roofline")
 
 
 class Worker:
-    """A worker process answering one JSON command a line."""
+    """A worker process answering one JSON command a line: `script` in benchmarks/, with `argv`."""
 
-    def __init__(self, script, env):
+    def __init__(self, script, env, *argv):
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, script)],
+            [sys.executable, os.path.join(HERE, script), *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if not env.get("BENCH_DEBUG") else None,

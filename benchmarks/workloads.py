@@ -9,6 +9,7 @@ same network for the hand-written TensorFlow loop and for PyTorch:
     net: "mlp" (dense layers `hidden`, code `latent`) or "conv" (stride-2
          convolutions `filters`, 3x3 kernels, as `keras_ae.models.conv`).
 
+The inputs are binary: Bernoulli(0.3) noise, or MNIST thresholded (`--data`) for the 28x28 ones.
 Workloads in the same `group` are timed in the same alternation, so ratios
 between them (the contractive penalty's cost over the plain AE) are taken
 round by round like the ratios between methods.
@@ -96,6 +97,15 @@ WORKLOADS = [
         "conv VAE 28x28x1, filters 32-64, latent 20, relu",
         "conv_vae",
         dict(input_shape=(28, 28, 1), latent_dim=20, filters=[32, 64]),
+        "vae",
+    ),
+    _workload(
+        "conv_vae_rgb64",
+        "conv64",
+        "conv VAE 64x64x3, filters 32-64-128-256, latent 64, relu",
+        "conv_vae",
+        # The network `filters="auto"` builds for 64x64 images (keras_ae.layers.auto_filters), as pythae's CelebA-64.
+        dict(input_shape=(64, 64, 3), latent_dim=64, filters=[32, 64, 128, 256]),
         "vae",
     ),
 ]

@@ -28,7 +28,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import keras_ae  # noqa: E402
 from keras_ae import data, evaluation, images, pipeline, presets, sources  # noqa: E402
@@ -290,12 +289,11 @@ def _targets(paths, root, out, grid):
 
 def _write_png(path, image):
     """An (H, W) or (H, W, C) image of values in [0, 1] as an 8-bit PNG; its folder is created."""
-    image = np.asarray(image, np.float32)
-    pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    tf.io.write_file(path, tf.io.encode_png(pixels[..., None] if pixels.ndim == 2 else pixels))
+    with open(path, "wb") as f:
+        f.write(images.png_bytes(image))
 
 
 # ------------------------------------------------------------------ the command line

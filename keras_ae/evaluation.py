@@ -40,6 +40,7 @@ from keras_ae import ex_post, images
 SAMPLE_QUALITY_EXAMPLES = 10000  # samples and reference inputs of the Fréchet distance and KID
 EX_POST_EXAMPLES = 10000  # training inputs the ex-post mixture is fitted on
 SHOWN = 32  # inputs shown beside their reconstructions
+SHOWN_SIDE = 400  # pixels of the longer side of a picture in the report, at least: each pixel shown as a block
 
 
 class _Steps:
@@ -168,7 +169,7 @@ def evaluate(
     shape = images.display_shape(model.feature_shape)
     shown = min(SHOWN, len(x))
     pairs = np.stack([x[:shown].reshape((-1, *shape)), reconstructions[:shown].reshape((-1, *shape))], axis=1)
-    figures["reconstructions"] = _image_png(images.tile(pairs.reshape((-1, *shape)), columns=16))
+    figures["reconstructions"] = images.png_bytes(images.tile(pairs.reshape((-1, *shape)), columns=16), SHOWN_SIDE)
 
     samplers = {}
     if _is_vae(model):
@@ -192,7 +193,8 @@ def evaluate(
         samplers["prior"] = lambda n, seed: keras.ops.convert_to_numpy(model.sample(n, seed=seed))
         if model.latent_dim == 2:
             grid = keras.ops.convert_to_numpy(model.latent_grid(20))
-            figures["latent_manifold"] = _image_png(images.tile(np.clip(grid, 0, 1).reshape((-1, *shape)), 20))
+            grid = images.tile(np.clip(grid, 0, 1).reshape((-1, *shape)), 20)
+            figures["latent_manifold"] = images.png_bytes(grid, SHOWN_SIDE)
     if x_train is not None and len(x_train) >= 10:
         density = steps.run(
             "ex-post Gaussian mixture on the training codes",
@@ -204,7 +206,8 @@ def evaluate(
         )
         samplers["ex_post_gmm"] = lambda n, seed: density.sample(model, n, seed=seed)
     for name, sample in samplers.items():
-        figures[f"samples_{name}"] = _image_png(images.tile(np.clip(sample(64, 0), 0, 1).reshape((-1, *shape)), 8))
+        tiled = images.tile(np.clip(sample(64, 0), 0, 1).reshape((-1, *shape)), 8)
+        figures[f"samples_{name}"] = images.png_bytes(tiled, SHOWN_SIDE)
 
     classifier_name = quality.classifier_name(dataset) if dataset else None
     if sample_quality and classifier_name and (samplers or x_train is not None):
@@ -272,15 +275,6 @@ def _anomaly(model, x, labels, batch_size):
 
 
 # ------------------------------------------------------------------ figures
-def _image_png(image):
-    """An image in [0, 1], (H, W) or (H, W, C), as PNG bytes, each pixel scaled up to at least 4x4 screen pixels."""
-    image = np.asarray(image, np.float32)
-    scale = max(1, math.ceil(400 / max(image.shape[:2])))
-    image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
-    pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-    return tf.io.encode_png(pixels[..., None] if pixels.ndim == 2 else pixels).numpy()
-
-
 def _figure_png(figure):
     """A matplotlib `Figure` (made without pyplot: no GUI backend, nothing to close) as PNG bytes."""
     buffer = io.BytesIO()

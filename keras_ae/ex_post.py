@@ -9,6 +9,7 @@ samples better through it too. scikit-learn's `GaussianMixture` fits it (EM, k-m
 """
 
 import numpy as np
+import scipy.linalg
 from sklearn.mixture import GaussianMixture
 
 from keras_ae import validation
@@ -109,7 +110,12 @@ class ExPostDensity:
 
 
 def _precisions_cholesky(covariances, covariance_type):
-    """The Cholesky factors of the precisions that scikit-learn's GaussianMixture keeps beside its covariances."""
-    from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
-
-    return _compute_precision_cholesky(covariances, covariance_type)
+    """The Cholesky factors of the precisions that scikit-learn's GaussianMixture keeps beside its covariances
+    (its `precisions_cholesky_`): for Σ = L Lᵀ, the upper-triangular (L⁻¹)ᵀ, so that Σ⁻¹ = (L⁻¹)ᵀ L⁻¹; for a
+    diagonal or spherical Σ, 1/σ. Written here as scikit-learn has no public function for it."""
+    covariances = np.asarray(covariances, np.float64)
+    if covariance_type in ("diag", "spherical"):
+        return 1.0 / np.sqrt(covariances)
+    lower = np.linalg.cholesky(covariances)  # one matrix ("tied") or one a component ("full")
+    identity = np.broadcast_to(np.eye(covariances.shape[-1]), covariances.shape)
+    return np.swapaxes(scipy.linalg.solve_triangular(lower, identity, lower=True), -1, -2)

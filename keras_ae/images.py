@@ -5,6 +5,7 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 MAX_FILTERS = 100
 NORMALIZATIONS = ("global", "each", "symmetric")
@@ -84,3 +85,13 @@ def first_layer_filters(network, feature_shape):
             kernel = np.transpose(keras.ops.convert_to_numpy(layer.kernel), (3, 0, 1, 2))
             return kernel[:MAX_FILTERS] if kernel.shape[-1] in (1, 3) else kernel[:MAX_FILTERS, ..., :1]
     return None
+
+
+def png_bytes(image, upscale_to=0):
+    """An (H, W) or (H, W, C) image of values in [0, 1] as 8-bit PNG bytes. With `upscale_to`, every pixel is
+    repeated (nearest neighbour, so pixels stay sharp) until the longer side is at least that many pixels."""
+    image = np.asarray(image, np.float32)
+    scale = max(1, math.ceil(upscale_to / max(image.shape[:2])))
+    image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+    pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return tf.io.encode_png(pixels[..., None] if pixels.ndim == 2 else pixels).numpy()
