@@ -65,6 +65,7 @@ def tf_worker():
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
         model = keras_ae.get_model("vae", **NETWORK, seed=0)
+        model.compile()  # as a trained model is: with XLA, compile's default for a dense model
         x = _common.make_data(examples, NETWORK["input_shape"])
         rng = np.random.default_rng(0)
         sizes = (NETWORK["latent_dim"], *NETWORK["hidden_units"], NETWORK["input_shape"][0])

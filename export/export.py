@@ -13,7 +13,9 @@ writes
   `is_anomaly` (x -> is_anomaly, a bool: anomaly_score > the threshold, and
   anomaly_score); a VAE's `encode` gives mean and log_variance, and it adds
   `sample` (eps -> sample, the decoder mean at z = eps ~ N(0, I) drawn by the
-  caller). Inputs have a dynamic batch axis and a fixed feature shape; no
+  caller); a conditional model's (`cvae`) endpoints take the class `label`
+  (int32, one a row) as a second input, checked on every class in turn. Inputs
+  have a dynamic batch axis and a fixed feature shape; no
   endpoint holds a random op, so every endpoint is deterministic. What a model
   cannot serve is left out and named, with the reason, in one warning line and
   the report's `omitted_endpoints`: a VAE's anomaly endpoints under
@@ -43,7 +45,8 @@ writes
   error.
 
 Every output is float32 but `is_anomaly`, a bool in all three formats (TFLite
-and ONNX have bool tensors; a flag typed as a number would invite arithmetic on it).
+and ONNX have bool tensors; a flag typed as a number would invite arithmetic on it),
+and a VQ-VAE's code indices, int32 (its `decode` takes them).
 
 A mixed-precision model (dtype policy mixed_float16) is exported from a float32
 copy with its weights: every signature takes float32 and returns float32 (and
@@ -93,6 +96,8 @@ MIXED_PRECISION_BOUND = 1e-2
 LATENCY_BATCH = 64
 MAX_HELDOUT = 256  # parity inputs taken from representative_data
 MAX_CALIBRATION = 200  # int8 calibration examples per signature
+# Outputs exported in their own type, not as float32: a flag (is_anomaly) and indices (a VQ-VAE's codes).
+KEPT_DTYPES = (tf.bool, tf.int32)
 SEED = 0
 
 
@@ -116,17 +121,17 @@ def _shape_checked(x, shape):
 
 
 def _exported_fn(endpoint):
-    def fn(inputs):
-        outputs = endpoint.fn(_shape_checked(inputs, endpoint.input_shape))
-        return {name: v if v.dtype == tf.bool else tf.cast(v, tf.float32) for name, v in outputs.items()}
+    def fn(*inputs):
+        outputs = endpoint.fn(*(_shape_checked(x, i.shape) for x, i in zip(inputs, endpoint.inputs, strict=True)))
+        return {name: v if v.dtype in KEPT_DTYPES else tf.cast(v, tf.float32) for name, v in outputs.items()}
 
     return fn
 
 
 def _as_exported(value):
-    """A Keras output as the export types it: a flag stays bool, a number becomes float32."""
+    """A Keras output as the export types it: a flag stays bool, an index int32, a number becomes float32."""
     value = keras.ops.convert_to_numpy(value)
-    return value if value.dtype == bool else value.astype(np.float32)
+    return value if tf.as_dtype(value.dtype) in KEPT_DTYPES else value.astype(np.float32)
 
 
 # ------------------------------------------------------------------- writing
@@ -135,7 +140,7 @@ def write_saved_model(model, directory, model_endpoints):
     archive = keras.export.ExportArchive()
     archive.track(model)
     for endpoint in model_endpoints:
-        archive.add_endpoint(endpoint.name, _exported_fn(endpoint), input_signature=[endpoint.spec()])
+        archive.add_endpoint(endpoint.name, _exported_fn(endpoint), input_signature=endpoint.specs())
     archive.write_out(str(directory), verbose=False)
 
 
@@ -214,9 +219,9 @@ def tflite_ops(model_bytes):
 
 # ------------------------------------------------------------------ checking
 def _endpoint_inputs(model_endpoints, x):
-    """{endpoint name: its input array} for held-out inputs x (`Endpoint.example`), in
-    the endpoint's dtype: a mixed-precision model's codes are float16."""
-    return {e.name: np.asarray(e.example(x), e.dtype) for e in model_endpoints}
+    """{endpoint name: {input name: array}} for held-out inputs x (`Endpoint.examples`), in
+    each input's dtype: a mixed-precision model's codes are float16."""
+    return {e.name: e.examples(x) for e in model_endpoints}
 
 
 def _latency_ms(fn, repeats=10):
@@ -231,18 +236,18 @@ def _latency_ms(fn, repeats=10):
 
 
 def _check_format(run, model_endpoints, inputs, references):
-    """Runs every endpoint through `run(endpoint_name, input_name, array) -> dict`
+    """Runs every endpoint through `run(endpoint_name, {input name: array}) -> dict`
     and compares it with the Keras references. Every model has `reconstruct`
     and `serving_default` on x (`Autoencoder.export_endpoints`)."""
-    outputs = {e.name: run(e.name, e.input_name, inputs[e.name]) for e in model_endpoints}
+    outputs = {e.name: run(e.name, inputs[e.name]) for e in model_endpoints}
     diffs = {e.name: e.compare(outputs[e.name], references[e.name]) for e in model_endpoints}
-    x = inputs["serving_default"]
-    batch = np.resize(x, (LATENCY_BATCH, *x.shape[1:]))
+    served = inputs["serving_default"]
+    batch = {name: np.resize(array, (LATENCY_BATCH, *array.shape[1:])) for name, array in served.items()}
     return {
         "max_abs_diff": diffs,
         "max_abs_diff_all": max(max(d.values()) for d in diffs.values()),
-        "reconstruction_error": _reconstruction_error(x, outputs["reconstruct"]["reconstruction"]),
-        "latency_ms": _latency_ms(lambda: run("serving_default", "x", batch)),
+        "reconstruction_error": _reconstruction_error(served["x"], outputs["reconstruct"]["reconstruction"]),
+        "latency_ms": _latency_ms(lambda: run("serving_default", batch)),
     }
 
 
@@ -297,8 +302,8 @@ def _export_onnx(loaded, onnx_dir, model_endpoints, inputs, references):
         (onnx_dir / f"{endpoint.name}.onnx").write_bytes(protos[endpoint.name].SerializeToString())
     signatures = onnx_export.OnnxModel(onnx_dir).signatures
 
-    def run_onnx(name, input_name, array):
-        return signatures[name](**{input_name: array})
+    def run_onnx(name, arrays):
+        return signatures[name](**arrays)
 
     ops = onnx_export.onnx_ops(protos.values())
     return {
@@ -397,7 +402,7 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
     model_endpoints = model.export_endpoints()
     inputs = _endpoint_inputs(model_endpoints, heldout)
     references = {  # typed as the export's outputs; a mixed-precision model gives float16 too
-        e.name: {k: _as_exported(v) for k, v in e.fn(inputs[e.name]).items()} for e in model_endpoints
+        e.name: {k: _as_exported(v) for k, v in e.fn(*inputs[e.name].values()).items()} for e in model_endpoints
     }
     omitted = model.unexported_endpoints()
     if omitted:
@@ -410,8 +415,8 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
     write_saved_model(exported, saved_model_dir, exported_endpoints)
     loaded = tf.saved_model.load(str(saved_model_dir))
 
-    def run_saved_model(name, input_name, array):
-        return loaded.signatures[name](**{input_name: tf.constant(array)})
+    def run_saved_model(name, arrays):
+        return loaded.signatures[name](**{input_name: tf.constant(array) for input_name, array in arrays.items()})
 
     results = {
         "saved_model": {
@@ -424,14 +429,13 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
         calibration_inputs = None
         if fmt == "int8":
             calibration_inputs = _endpoint_inputs(model_endpoints, calibration)
-            calibration_inputs = {e.name: {e.input_name: calibration_inputs[e.name]} for e in model_endpoints}
         flatbuffer = convert_tflite(saved_model_dir, exported_endpoints, fmt, calibration_inputs)
         path = out_dir / f"model_{fmt}.tflite"
         path.write_bytes(flatbuffer)
         signatures = TFLiteModel(flatbuffer).signatures
 
-        def run_tflite(name, input_name, array, signatures=signatures):
-            return signatures[name](**{input_name: array})
+        def run_tflite(name, arrays, signatures=signatures):
+            return signatures[name](**arrays)
 
         ops = tflite_ops(flatbuffer)
         result = results[f"tflite_{fmt}"] = {
@@ -457,7 +461,7 @@ def export_model(model, out_dir, tflite="float32", representative_data=None, hel
         "latent_dim": model.latent_dim,
         "dtype_policy": model.dtype_policy.name,
         "signatures": {
-            e.name: {"inputs": {e.input_name: [None, *e.input_shape]}, "outputs": sorted(references[e.name])}
+            e.name: {"inputs": {i.name: [None, *i.shape] for i in e.inputs}, "outputs": sorted(references[e.name])}
             for e in model_endpoints
         },
         "omitted_endpoints": omitted,

@@ -61,13 +61,17 @@ class Autoencoder(keras.Model):
     # own kernels: `compile`'s "auto" turns XLA on for it on CPU. False for
     # convolutions (oneDNN's are faster); a variant sets it for its own step.
     faster_under_xla_on_cpu = True
+    # Whether the model is conditioned on a class label y (`cvae`): it then sets `num_classes`, takes
+    # `fit(x, labels)` (or a dataset of (x, labels)) and `model((x, labels))`, and its hooks (`loss_terms`,
+    # `encode`, `decode`) take the argument `labels`, int (batch,). Any other model refuses y.
+    conditional = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # A variant's own encode and decode check what they are given, as model(x) does.
         for name, expected_shape in (
             ("encode", lambda model: model.feature_shape),
-            ("decode", lambda model: (model.latent_dim,)),
+            ("decode", lambda model: model.code_shape),
         ):
             if name in vars(cls):
                 setattr(cls, name, _checking(vars(cls)[name], expected_shape))
@@ -90,6 +94,12 @@ class Autoencoder(keras.Model):
         self.built = True
 
     # ----------------------------------------------------------------- model API
+    @property
+    def code_shape(self):
+        """The shape of one code, without the batch axis: what `decode` takes. (latent_dim,)
+        but for a model with a grid of codes (a VQ-VAE's code indices)."""
+        return (self.latent_dim,)
+
     def encode(self, x, training=False):
         """The code h of x, shape (batch, latent_dim)."""
         raise NotImplementedError
@@ -100,7 +110,7 @@ class Autoencoder(keras.Model):
 
     def __call__(self, x, *args, **kwargs):
         # x is checked here, as Keras adds lines to the errors raised in `call`.
-        validation.check_inputs(x, self.feature_shape)
+        validation.check_inputs(x, self.feature_shape, self.num_classes if self.conditional else None)
         return super().__call__(x, *args, **kwargs)
 
     def call(self, x, training=False):
@@ -142,7 +152,7 @@ class Autoencoder(keras.Model):
         reconstruct (also `serving_default`), encode, decode, anomaly_score
         (x -> its score) and, once a threshold is fitted, is_anomaly (x -> the
         flag score > threshold, a bool, and the score); less `unexported_endpoints`."""
-        features, code = self.feature_shape, (self.latent_dim,)
+        features, code = self.feature_shape, self.code_shape
         threshold = self.anomaly_threshold
 
         def reconstruct(x):
@@ -211,10 +221,14 @@ class Autoencoder(keras.Model):
                 (or of (x,)), checked as `predict` checks them.
             batch_size: examples per batch of an array.
         """
-        score = tf.function(self.anomaly_score_batch)
         with self._input_errors_as_value_errors():
             batches = evaluation_batches(self._checked(x), batch_size)
-            return np.concatenate([score(tf.cast(batch, tf.float32)).numpy() for batch in batches])
+            return np.concatenate([self._anomaly_score_function(tf.cast(b, tf.float32)).numpy() for b in batches])
+
+    @functools.cached_property
+    def _anomaly_score_function(self):
+        """`anomaly_score_batch` as one tf.function a model, traced once per batch shape."""
+        return tf.function(self.anomaly_score_batch)
 
     def fit_anomaly_threshold(self, x, false_positive_rate=0.01, batch_size=256):
         """Sets `anomaly_threshold` so that at most `false_positive_rate` of x, normal
@@ -283,15 +297,18 @@ class Autoencoder(keras.Model):
         return list(self.loss_trackers)
 
     def _inputs(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        """(x, the keywords of the condition): {"labels": y} for a conditional model, else {}."""
+        x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if self.conditional and labels is None:  # the pair as Keras' x (`_checked_with_labels`), not as (x, y)
+            x, labels = x
         # Traced once per input signature: a wrong shape fails here, at trace time.
         validation.check_feature_shape(x.shape, self.feature_shape)
-        return tf.cast(x, tf.float32)
+        return tf.cast(x, tf.float32), {"labels": labels} if self.conditional else {}
 
     def train_step(self, data):
-        x = self._inputs(data)
+        x, condition = self._inputs(data)
         with tf.GradientTape() as tape:
-            terms = self.loss_terms(x, training=True)
+            terms = self.loss_terms(x, training=True, **condition)
             loss = self.total_loss(terms)
             # Gradients are all-reduced with SUM across replicas: this batch's
             # mean weighted by its share n_r / N of the global batch, so the
@@ -304,8 +321,8 @@ class Autoencoder(keras.Model):
         return self._update_trackers(loss, terms, tf.shape(x)[0])
 
     def test_step(self, data):
-        x = self._inputs(data)
-        terms = self.loss_terms(x, training=False)
+        x, condition = self._inputs(data)
+        terms = self.loss_terms(x, training=False, **condition)
         return self._update_trackers(self.total_loss(terms), terms, tf.shape(x)[0])
 
     def make_train_function(self, force=False):
@@ -336,7 +353,9 @@ class Autoencoder(keras.Model):
     # ------------------------------------------------------ checked entry points
     def _checked(self, x, y=None):
         """The data of `fit`, `evaluate` and `predict`: inputs alone, in `input_range()`; an
-        array checked whole, a dataset batch by batch as it streams."""
+        array checked whole, a dataset batch by batch as it streams. A conditional model's: (x, labels)."""
+        if self.conditional:
+            return self._checked_with_labels(x, y)
         if y is not None or (isinstance(x, tuple) and len(x) > 1):  # also validation_data=(x, y)
             raise ValueError(f"{validation.TARGETS_MESSAGE} Pass x alone, not (x, y).")
         if x is None:
@@ -348,6 +367,26 @@ class Autoencoder(keras.Model):
         if isinstance(x, tuple) and len(x) == 1:
             x = x[0]
         return validation.check_array(x, self.feature_shape, self.input_range())
+
+    def _checked_with_labels(self, x, labels):
+        """A conditional model's data: arrays x and labels (also as the pair x, as in
+        validation_data=(x, labels) and predict((x, labels))), checked whole, or a dataset
+        of (x, labels) batches, checked as it streams; either returned as what Keras takes
+        for its x, the pair (x, labels), which `_inputs` splits."""
+        if labels is None and isinstance(x, (tuple, list)) and len(x) == 2:
+            x, labels = x
+        if x is None or isinstance(x, tf.distribute.DistributedDataset):  # see `_checked`
+            return x
+        if isinstance(x, tf.data.Dataset) and labels is None:  # the pair as Keras' x, which `predict` calls on
+            spec = x.element_spec
+            if isinstance(spec, tuple) and len(spec) == 1 and isinstance(spec[0], tuple):
+                x = x.map(lambda pair: pair)  # ((x, labels),), as `fit` gives `evaluate` its validation data
+            checked = validation.check_dataset(x, self.feature_shape, self.input_range(), self.num_classes)
+            return checked.map(lambda x, labels: ((x, labels),))
+        if labels is None or isinstance(x, tf.data.Dataset):
+            raise ValueError(f"{validation.LABELS_MESSAGE} Pass (x, labels) arrays, or a dataset of (x, labels).")
+        x = validation.check_array(x, self.feature_shape, self.input_range())
+        return x, validation.check_labels(labels, self.num_classes, len(x))
 
     @contextlib.contextmanager
     def _input_errors_as_value_errors(self, restore=None):

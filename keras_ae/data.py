@@ -354,7 +354,7 @@ def labels(name, split="train", data_dir=None):
     return _mnist_split(y_train.astype(np.int64), y_test.astype(np.int64))[split]
 
 
-def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=False, epoch=None):
+def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=False, epoch=None, labels=None):
     """The input pipeline: shuffle, batch (the global batch size under a
     `tf.distribute` strategy), optionally binarize, prefetch.
 
@@ -373,6 +373,8 @@ def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=F
             several replicas, sees the batches of one uninterrupted run on one
             device. Set it as each epoch begins, e.g. with
             `keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch.assign(e))`.
+        labels: the examples' class labels, int (N,), e.g. from `labels`, for a
+            conditional model: batches of (x, labels), each label with its example.
 
     Under a multi-worker strategy each worker keeps its share of every global
     batch (`AutoShardPolicy.DATA`): all workers build the same dataset, so
@@ -381,16 +383,19 @@ def make_dataset(x, batch_size, shuffle=False, seed=None, dynamic_binarization=F
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     if epoch is not None:
-        source = pipeline.InMemory({"train": x})
-        return pipeline.stream(source, "train", batch_size, shuffle, seed, epoch, dynamic_binarization)
-    dataset = _stateful_epoch(x, int(batch_size), shuffle, seed, dynamic_binarization)
+        source = pipeline.InMemory({"train": x}, labels=None if labels is None else {"train": labels})
+        return pipeline.stream(
+            source, "train", batch_size, shuffle, seed, epoch, dynamic_binarization, labels=labels is not None
+        )
+    dataset = _stateful_epoch(x, int(batch_size), shuffle, seed, dynamic_binarization, labels)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _stateful_epoch(x, batch_size, shuffle, seed, dynamic_binarization):
-    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(x, np.float32)).cache()
+def _stateful_epoch(x, batch_size, shuffle, seed, dynamic_binarization, labels=None):
+    x = np.asarray(x, np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices(x if labels is None else (x, np.asarray(labels, np.int32))).cache()
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
@@ -398,7 +403,11 @@ def _stateful_epoch(x, batch_size, shuffle, seed, dynamic_binarization):
         # One stateless seed per batch from a stream that differs every epoch:
         # reproducible with a seed, and never the same draw twice.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda batch, pair: tf.cast(tf.random.stateless_uniform(tf.shape(batch), seed=pair) < batch, tf.float32)
-        )
+
+        def binarize(batch, pair):
+            images = batch if labels is None else batch[0]
+            drawn = tf.cast(tf.random.stateless_uniform(tf.shape(images), seed=pair) < images, tf.float32)
+            return drawn if labels is None else (drawn, batch[1])
+
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(binarize)
     return dataset

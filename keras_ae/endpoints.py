@@ -1,4 +1,5 @@
-"""What a model serves once exported: named functions with one input each.
+"""What a model serves once exported: named functions of one input, x or a code, and
+for a conditional model a second one, the class label (`Input`, `label_input`).
 
 A model lists its endpoints (`Autoencoder.export_endpoints`); `export`
 writes each as a SavedModel signature and a TFLite signature, and checks it
@@ -22,6 +23,33 @@ def max_abs_diff(got, want):
 
 
 @dataclasses.dataclass(frozen=True)
+class Input:
+    """An endpoint's input after its first one, e.g. a conditional model's class label.
+
+    Args:
+        name: the input's name in the signature, e.g. "label".
+        shape: its shape without the batch axis; () for one value an example.
+        dtype: its dtype, e.g. "int32".
+        example: held-out inputs x (N, *feature_shape) -> this input for them (N, *shape), numpy.
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+    example: Callable
+
+
+def label_input(num_classes):
+    """The "label" input of a conditional model's endpoints: one int32 class a row; the held-out
+    examples are given every class in turn, 0, 1, ..., num_classes - 1, 0, ..."""
+
+    def example(x):
+        return (np.arange(len(x)) % num_classes).astype(np.int32)
+
+    return Input("label", (), "int32", example)
+
+
+@dataclasses.dataclass(frozen=True)
 class Endpoint:
     """One exported function.
 
@@ -29,7 +57,8 @@ class Endpoint:
         name: the signature key, e.g. "encode".
         input_name: the name of its one input, e.g. "x".
         input_shape: the input's shape without the batch axis.
-        fn: the model's math, a tensor (batch, *input_shape) -> {output name: tensor}.
+        fn: the model's math, a tensor (batch, *input_shape), then one a further
+            input (`more_inputs`) -> {output name: tensor}.
         example: held-out inputs x (N, *feature_shape) -> this endpoint's
             inputs for them (N, *input_shape), numpy: what `export` checks the
             exported function on.
@@ -39,6 +68,7 @@ class Endpoint:
             one's name), ...)); in TFLite the two signatures share one subgraph.
         compare: (exported outputs, the model's outputs) -> {output: difference},
             each held to the export format's bound (`max_abs_diff` by default).
+        more_inputs: the `Input`s after the first, in the order `fn` takes them.
     """
 
     name: str
@@ -50,10 +80,20 @@ class Endpoint:
     same_as: str = None
     renames: tuple = ()
     compare: Callable = max_abs_diff
+    more_inputs: tuple = ()
 
-    def spec(self):
-        """The input signature: a dynamic batch axis, the fixed input shape."""
-        return tf.TensorSpec((None, *self.input_shape), self.dtype, name=self.input_name)
+    @property
+    def inputs(self):
+        """Every input, the first one included: (`Input`, ...) in `fn`'s order."""
+        return (Input(self.input_name, self.input_shape, self.dtype, self.example), *self.more_inputs)
+
+    def specs(self):
+        """The input signature: per input a dynamic batch axis and its fixed shape."""
+        return [tf.TensorSpec((None, *i.shape), i.dtype, name=i.name) for i in self.inputs]
+
+    def examples(self, x):
+        """{input name: array} of this endpoint for held-out inputs x (each input's `example`), in its dtype."""
+        return {i.name: np.asarray(i.example(x), i.dtype) for i in self.inputs}
 
 
 def standard_normal_example(latent_dim, seed=0):

@@ -195,7 +195,7 @@ def evaluate(
             grid = keras.ops.convert_to_numpy(model.latent_grid(20))
             grid = images.tile(np.clip(grid, 0, 1).reshape((-1, *shape)), 20)
             figures["latent_manifold"] = images.png_bytes(grid, SHOWN_SIDE)
-    if x_train is not None and len(x_train) >= 10:
+    if x_train is not None and len(x_train) >= 10 and len(model.code_shape) == 1:  # a mixture of code vectors
         density = steps.run(
             "ex-post Gaussian mixture on the training codes",
             ex_post.ExPostDensity().fit,

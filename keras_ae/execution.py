@@ -102,7 +102,7 @@ def fused_train_function(model, keras_train_function):
             return i + 1, count + tf.cast(same_size, tf.int32), arrays, optional, tf.logical_not(same_size)
 
         def pad(i, count, arrays, pending, stopped):  # after the last batch taken: copies of the first
-            return i + 1, count, tf.nest.map_structure(lambda a: a.write(i, first), arrays), pending, stopped
+            return i + 1, count, tf.nest.map_structure(lambda a, t: a.write(i, t), arrays, first), pending, stopped
 
         def taking(i, count, arrays, pending, stopped):
             return tf.logical_and(i < steps, tf.logical_not(stopped))

@@ -232,3 +232,27 @@ def conv_networks(
     )
     decoder = conv_decoder(latent_dim, filters, kernel_size, activation, feature_shape, "decoder", **stages)
     return encoder, decoder
+
+
+def conv_grid_networks(feature_shape, filters, kernel_size, activation, channels, batch_norm=False, residual_blocks=0):
+    """(encoder, decoder) of an autoencoder whose code is a grid of vectors (a VQ-VAE's), as
+    van den Oord et al. (2017) build them: x (batch, H, W, C) -> a stride-2 Conv2D stage per
+    entry of `filters` (`conv_stage`) -> a linear 1x1 Conv2D to `channels`: (batch, h, w,
+    channels), h = ceil(H / 2^L); and the grid -> a Conv2DTranspose stage per filter, reversed
+    -> a linear Conv2D to C channels, cropped to (H, W): the reconstruction's pre-activation."""
+    height, width, depth = feature_shape
+    stages = {"batch_norm": batch_norm, "residual_blocks": residual_blocks}
+    encoder = [keras.Input(shape=tuple(feature_shape))]
+    for f in filters:
+        encoder += conv_stage(keras.layers.Conv2D, f, kernel_size, activation, **stages)
+    encoder.append(keras.layers.Conv2D(channels, 1))
+    factor = 2 ** len(filters)
+    small_h, small_w = math.ceil(height / factor), math.ceil(width / factor)
+    decoder = [keras.Input(shape=(small_h, small_w, channels))]
+    for f in reversed(filters):
+        decoder += conv_stage(keras.layers.Conv2DTranspose, f, kernel_size, activation, **stages)
+    decoder.append(keras.layers.Conv2D(depth, kernel_size, padding="same"))
+    crop_h, crop_w = small_h * factor - height, small_w * factor - width
+    if crop_h or crop_w:
+        decoder.append(keras.layers.Cropping2D(((0, crop_h), (0, crop_w))))
+    return keras.Sequential(encoder, name="encoder"), keras.Sequential(decoder, name="decoder")

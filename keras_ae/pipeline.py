@@ -37,6 +37,10 @@ class Source:
         pair (seed, epoch) that the order must be a function of;
     read(split, keys): the examples (n, *element_shape), float32 and
         unscaled, of a batch of the split's keys.
+
+    A source with class labels (a conditional model's data) also sets
+    `classes`, the class names (label i names classes[i]), and gives
+    read_labels(split, keys): their labels, int32 (n,).
     """
 
     element_shape: tuple
@@ -44,6 +48,10 @@ class Source:
     description: str
     skipped = 0  # bad files left out, and the first of them
     skipped_example = None
+    classes = None  # no class labels
+
+    def read_labels(self, split, keys):
+        raise NotImplementedError
 
     def count(self, split):
         raise NotImplementedError
@@ -93,14 +101,19 @@ class Scaling:
 
 
 class InMemory(Source):
-    """Arrays already in memory, one a split: the built-in data sets, and a cached file source."""
+    """Arrays already in memory, one a split: the built-in data sets, and a cached file source;
+    with `labels` ({split: int (n,)}) and `classes` (their names; by default "0", "1", ...), labelled."""
 
-    def __init__(self, splits, description="arrays in memory"):
+    def __init__(self, splits, description="arrays in memory", labels=None, classes=None):
         # Made inside the pipeline's functions, a split's constant made each MNIST epoch 40x slower.
         self._splits = {name: eager_constant(np.asarray(x, np.float32)) for name, x in splits.items()}
         self.element_shape = tuple(next(iter(self._splits.values())).shape[1:])
         self.scaling = Scaling()
         self.description = description
+        if labels is not None:
+            self._labels = {name: eager_constant(np.asarray(y, np.int32)) for name, y in labels.items()}
+            count = 1 + max(int(np.max(y, initial=0)) for y in labels.values())
+            self.classes = tuple(classes) if classes is not None else tuple(str(c) for c in range(count))
 
     def count(self, split):
         return int(self._splits[split].shape[0])
@@ -113,6 +126,9 @@ class InMemory(Source):
 
     def read(self, split, keys):
         return tf.gather(self._splits[split], keys)
+
+    def read_labels(self, split, keys):
+        return tf.gather(self._labels[split], keys)
 
 
 def eager_constant(value, dtype=None):
@@ -164,6 +180,7 @@ def stream(
     epoch=None,
     dynamic_binarization=False,
     shard=None,
+    labels=False,
 ):
     """The batches of one pass of `split` a dataset iteration.
 
@@ -182,14 +199,19 @@ def stream(
             among local replicas), or the `Shard` this pipeline reads, whose
             replicas' slices come as consecutive elements
             (`tf.distribute.Strategy.distribute_datasets_from_function`).
+        labels: also read the class label of each example (a labelled source's
+            `read_labels`), for a conditional model: the same rows as x.
 
     Returns:
-        A dataset of float32 batches (n, *source.element_shape).
+        A dataset of float32 batches (n, *source.element_shape), or with
+        `labels` of pairs (those, int32 labels (n,)).
     """
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     if shuffle and epoch is None:
         raise ValueError("A shuffled stream needs `epoch`, the variable its order is keyed on.")
+    if labels and source.classes is None:
+        raise ValueError(f"{source.description} has no class labels.")
     batch_size = int(batch_size)
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31))  # any seed, fixed for the dataset
@@ -219,12 +241,13 @@ def stream(
             x = tf.ensure_shape(x, (None, *element_shape))
             if dynamic_binarization:
                 x = binarize(x, tf.cast(index, tf.int64), current, (low, high, n))
+            rows = (x, source.read_labels(split, keys[low:high])) if labels else x
             if shard is None:
-                return x
+                return rows
 
             def replica_rows(replica):  # one element a local replica: its block of this pipeline's rows
                 start, stop = shard.bounds(n, tf.cast(replica, tf.int32))
-                return x[start - low : stop - low]
+                return tf.nest.map_structure(lambda part: part[start - low : stop - low], rows)
 
             return tf.data.Dataset.range(replicas).map(replica_rows)
 

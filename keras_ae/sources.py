@@ -54,8 +54,13 @@ def open_source(
     test_fraction=0.1,
     skip_bad_files=False,
     statistics=None,
+    labels=None,
 ):
     """The checked `Source` of a folder of images, an .npy/.npz file, a glob of TFRecords or a CSV file.
+
+    Class labels, for a conditional model (`pipeline.Source.classes`): a folder's
+    class subfolders (each image's folder below the root, or below train/,
+    validation/, test/), an .npz file's label arrays (`ArrayFile`), or `labels`.
 
     Args:
         path: the folder, file or glob.
@@ -74,6 +79,7 @@ def open_source(
             data have no splits of their own.
         skip_bad_files: leave bad files out (counted in `source.skipped`) rather than refuse them.
         statistics: {"mean": [...], "std": [...]} of a previous run, for "standard".
+        labels: an .npy file of int class labels, one per row of an .npy data file.
     """
     path = os.fspath(path)
     if binarize is not None and scale != "unit":
@@ -91,11 +97,13 @@ def open_source(
         raise ValueError(f"image_size must be an int >= 1; got {image_size!r}.")
     fractions = (validation_fraction, test_fraction)
     images = dict(image_size=image_size, channels=channels, image_fit=image_fit)
+    if labels is not None and not path.endswith(".npy"):
+        raise ValueError(f"--labels gives the labels of an .npy data file; {path} is not one.")
     if os.path.isdir(path):
         source = ImageFolder(path, fractions, skip_bad_files, **images)
     elif path.endswith(ARRAY_EXTENSIONS):
         _exists(path)
-        source = ArrayFile(path, fractions, **images)
+        source = ArrayFile(path, fractions, labels=labels, **images)
     elif path.endswith(".csv"):
         _exists(path)
         source = CSVFile(path, fractions)
@@ -128,11 +136,16 @@ def hash_split(keys, fractions):
     return tf.where(buckets < validation, 1, tf.where(buckets < validation + test, 2, 0))
 
 
+def _in_split_folders(relative_paths):
+    """Whether the paths are all under train/, validation/ and test/."""
+    return all(p.split("/", 1)[0] in SPLITS and "/" in p for p in relative_paths)
+
+
 def _split_by_folder_or_hash(relative_paths, fractions):
     """{split: indices}: by the first folder when the paths are all under
     train/, validation/ and test/, else by hash."""
     first = [p.split("/", 1)[0] for p in relative_paths]
-    if all(f in SPLITS and "/" in p for f, p in zip(first, relative_paths, strict=True)):
+    if _in_split_folders(relative_paths):
         which = np.array([SPLITS.index(f) for f in first])
     elif len(relative_paths):
         which = hash_split(tf.constant(relative_paths), fractions).numpy()
@@ -282,6 +295,17 @@ class ImageFolder(_Images):
             split: eager_constant([os.path.join(root, kept[i]) for i in indices], tf.string)
             for split, indices in splits.items()
         }
+        # Class subfolders: each image's class is its folder below the root (below the split's folder).
+        folders = [n.split("/")[1:-1] if _in_split_folders(kept) else n.split("/")[:-1] for n in kept]
+        if kept and all(folders):
+            self.classes = tuple(sorted({f[0] for f in folders}))
+            with tf.init_scope():
+                self._labels = tf.lookup.StaticHashTable(
+                    tf.lookup.KeyValueTensorInitializer(
+                        [os.path.join(root, n) for n in kept], [self.classes.index(f[0]) for f in folders]
+                    ),
+                    default_value=-1,
+                )
 
     def _contents_numpy(self, index):
         with open(os.path.join(self.root, self._all[index]), "rb") as f:
@@ -299,6 +323,9 @@ class ImageFolder(_Images):
             keys,
             fn_output_signature=tf.TensorSpec(self.element_shape, tf.float32),
         )
+
+    def read_labels(self, split, keys):
+        return self._labels.lookup(keys)
 
 
 class TFRecordFiles(_Images):
@@ -436,12 +463,17 @@ class ArrayFile(Source):
     """An .npy file (memory-mapped: larger than memory is fine) or an .npz
     archive (x_train, x_validation or x_valid, x_test; or one array split by
     hash), of images or flat feature vectors. An .npz member is read whole:
-    a zip member cannot be memory-mapped."""
+    a zip member cannot be memory-mapped. Class labels: an .npz's y_train,
+    y_validation (or y_valid), y_test beside the splits, or labels (or y)
+    beside x; or the .npy file `labels`, one int a row of an .npy."""
 
-    def __init__(self, path, fractions, image_size, channels, image_fit):
+    def __init__(self, path, fractions, image_size, channels, image_fit, labels=None):
         self.path = path
         self.description = path
-        arrays = self._open(path)
+        arrays, label_arrays = self._open(path)
+        if labels is not None:
+            _exists(labels)
+            label_arrays = {"x": np.load(labels, allow_pickle=False)}
         for array in arrays.values():
             if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
                 raise ValueError(f"{path} holds {array.dtype} values: save a numeric array (ints, floats or bools).")
@@ -451,6 +483,8 @@ class ArrayFile(Source):
             raise ValueError(f"The arrays of {path} differ in example shape: {sorted(shapes)}.")
         dtype = next(iter(arrays.values())).dtype
         self.max_value = float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+        if label_arrays:
+            self._set_labels(arrays, label_arrays)
         if len(arrays) == 1:
             (array,) = arrays.values()
             _check_finite(path, array)
@@ -476,20 +510,42 @@ class ArrayFile(Source):
                 raise ValueError(f"{path} holds feature vectors {example}: --image-size and --channels are for images.")
             self.element_shape = tuple(example)
 
+    def _set_labels(self, arrays, label_arrays):
+        """Checks the label arrays ({key of `arrays`: int (N,)}, one per example) and keeps them by split."""
+        if set(label_arrays) != set(arrays):
+            raise ValueError(f"{self.path}: give labels for every split ({', '.join(sorted(arrays))}) or for none.")
+        for key, y in label_arrays.items():
+            if y.dtype.kind not in "iu" or y.shape != arrays[key].shape[:1] or (len(y) and y.min() < 0):
+                raise ValueError(
+                    f"{self.path}: the labels of {key} must be ints >= 0, one per example, shape "
+                    f"({len(arrays[key])},); got {y.dtype} of shape {y.shape}."
+                )
+        self.classes = tuple(str(c) for c in range(1 + max(int(y.max(initial=0)) for y in label_arrays.values())))
+        whole = label_arrays.get("x")  # one array split by hash: the keys are its rows
+        by_split = {split: label_arrays.get(split, np.zeros(0)) if whole is None else whole for split in SPLITS}
+        self._label_arrays = {split: eager_constant(np.asarray(y, np.int32)) for split, y in by_split.items()}
+
     @staticmethod
     def _open(path):
+        """({split or "x": array}, {the same keys: labels} or {})."""
         try:
             if path.endswith(".npy"):
-                return {"x": np.load(path, mmap_mode="r", allow_pickle=False)}
+                return {"x": np.load(path, mmap_mode="r", allow_pickle=False)}, {}
             with np.load(path, allow_pickle=False) as archive:
                 names = archive.files
                 named = {"train": "x_train", "validation": "x_validation", "test": "x_test"}
                 if "x_valid" in names and "x_validation" not in names:
                     named["validation"] = "x_valid"
                 if "x_train" in names:
-                    return {split: archive[name] for split, name in named.items() if name in names}
+                    arrays = {split: archive[name] for split, name in named.items() if name in names}
+                    y_names = {split: "y" + name.removeprefix("x") for split, name in named.items()}
+                    labels = {split: archive[name] for split, name in y_names.items() if name in names}
+                    return arrays, labels
+                labelled = [name for name in ("labels", "y") if name in names]
+                if "x" in names and labelled:
+                    return {"x": archive["x"]}, {"x": archive[labelled[0]]}
                 if len(names) == 1 or "x" in names:
-                    return {"x": archive["x" if "x" in names else names[0]]}
+                    return {"x": archive["x" if "x" in names else names[0]]}, {}
                 raise ValueError(
                     f"{path} holds arrays {', '.join(names)}: name the data x (split by hash) or x_train, "
                     "x_validation and x_test."
@@ -512,6 +568,9 @@ class ArrayFile(Source):
 
     def keys(self, split, shuffle_seed):
         return ordered(self.count(split), shuffle_seed, self._row_keys[split])
+
+    def read_labels(self, split, keys):
+        return tf.gather(self._label_arrays[split], keys)
 
     def read(self, split, keys):
         array = self._rows[split][0]
@@ -653,13 +712,15 @@ def training_statistics(source):
 
 def cache(source):
     """The source's splits read once into memory (`InMemory`), scaled."""
-    arrays = {}
+    arrays, labels = {}, {}
+    labelled = source.classes is not None
     for split in SPLITS:
-        if source.count(split):
-            arrays[split] = np.concatenate([b.numpy() for b in stream(source, split, 256, seed=0)])
-        else:
-            arrays[split] = np.zeros((0, *source.element_shape), np.float32)
-    return InMemory(arrays, description=f"{source.description}, cached in memory")
+        batches = list(stream(source, split, 256, seed=0, labels=labelled)) if source.count(split) else []
+        x = [b[0] if labelled else b for b in batches]
+        arrays[split] = np.concatenate(x) if x else np.zeros((0, *source.element_shape), np.float32)
+        labels[split] = np.concatenate([b[1] for b in batches]) if batches and labelled else np.zeros(0, np.int32)
+    description = f"{source.description}, cached in memory"
+    return InMemory(arrays, description, labels if labelled else None, source.classes)
 
 
 def main(argv=None):

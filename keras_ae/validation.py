@@ -48,16 +48,63 @@ def _range_message(value_range, low, high):
     )
 
 
-def check_inputs(x, feature_shape):
+def check_inputs(x, feature_shape, num_classes=None):
     """Checks what `encode`, `decode` or `model(x)` is given: an array or eager tensor
     whole (`check_array`); in a traced function (a training step, an export) the tensor's
-    dtype and static shape, at trace time, adding no op to the graph."""
-    if tf.is_symbolic_tensor(x) or isinstance(x, keras.KerasTensor):
+    dtype and static shape, at trace time, adding no op to the graph. With `num_classes`
+    (a conditional model's `model((x, labels))`), x is the pair, its labels checked too
+    (`check_labels`)."""
+    if num_classes is not None:
+        if not isinstance(x, (tuple, list)) or len(x) != 2:
+            raise ValueError(f"{LABELS_MESSAGE} Call it on the pair (x, labels); got {type(x).__name__}.")
+        check_inputs(x[0], feature_shape)
+        check_labels(x[1], num_classes, _batch_size(x[0]))
+        return
+    if _symbolic(x):
         check_dtype(x.dtype, feature_shape)
         if tf.TensorShape(x.shape).rank is not None:
             check_feature_shape(x.shape, feature_shape)
     else:
         check_array(x, feature_shape)
+
+
+def _symbolic(x):
+    return tf.is_symbolic_tensor(x) or isinstance(x, keras.KerasTensor)
+
+
+def _batch_size(x):
+    """The number of examples of x when known now (None in a traced function's dynamic batch)."""
+    return x.shape[0] if hasattr(x, "shape") else len(x)
+
+
+def _check_label_spec(dtype, shape):
+    """Raises unless a traced batch of labels is ints of shape (batch,)."""
+    dtype, shape = tf.as_dtype(dtype), tf.TensorShape(shape)
+    if not dtype.is_integer or shape.rank not in (None, 1):
+        raise ValueError(
+            f"Labels must be int class indices of shape (batch,); got dtype {dtype.name} and shape {tuple(shape)}."
+        )
+
+
+def check_labels(labels, num_classes, count=None):
+    """Checks the class labels y of `count` examples (None: any count): one int in
+    [0, num_classes) per example. An array or eager tensor whole, returned as int32
+    numpy; a traced tensor's dtype and rank at trace time, returned unchanged."""
+    if _symbolic(labels):
+        _check_label_spec(labels.dtype, labels.shape)
+        return labels
+    array = np.asarray(labels)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"Labels must be int class indices in [0, {num_classes}); got dtype {array.dtype}.")
+    if array.ndim != 1 or (count is not None and len(array) != count):
+        expected = "(batch,)" if count is None else f"({count},), one per example"
+        raise ValueError(f"Labels must have shape {expected}; got shape {array.shape}.")
+    if len(array) and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(
+            f"Labels must lie in [0, {num_classes}) (num_classes={num_classes}); "
+            f"got values in [{array.min()}, {array.max()}]."
+        )
+    return array.astype(np.int32)
 
 
 def check_array(x, feature_shape, value_range=None):
@@ -89,25 +136,32 @@ def check_array(x, feature_shape, value_range=None):
     return x
 
 
-def check_dataset(dataset, feature_shape, value_range=None):
+def check_dataset(dataset, feature_shape, value_range=None, num_classes=None):
     """Checks a dataset's spec now and each batch's values as it streams:
     NaN and Inf, and with `value_range` (low, high) the range.
 
-    Elements are `x` alone (or `(x,)`): an autoencoder takes no targets. A bad
-    batch stops the input pipeline before the step that would consume it runs,
-    with an error `failed_check` reads. Returns the dataset of checked float32 x.
+    Elements are `x` alone (or `(x,)`): an autoencoder takes no targets; with
+    `num_classes` (a conditional model) they are (x, labels) pairs, the labels
+    one int in [0, num_classes) per example. A bad batch stops the input
+    pipeline before the step that would consume it runs, with an error
+    `failed_check` reads. Returns the dataset of checked float32 x (and int32 labels).
     """
     spec = dataset.element_spec
-    if isinstance(spec, tuple) and len(spec) > 1:
+    pairs = isinstance(spec, tuple) and len(spec) == 2
+    if num_classes is None and isinstance(spec, tuple) and len(spec) > 1:
         raise ValueError(
             f"{TARGETS_MESSAGE} Give a dataset of x alone, not of {len(spec)}-tuples "
             "(e.g. dataset.map(lambda x, y: x))."
         )
+    if num_classes is not None and not (pairs and isinstance(spec[1], tf.TensorSpec)):
+        raise ValueError(f"{LABELS_MESSAGE} Give a dataset of (x, labels) pairs; got elements {spec}.")
     x_spec = spec[0] if isinstance(spec, tuple) else spec
     if not isinstance(x_spec, tf.TensorSpec):
         raise ValueError(f"Dataset elements must be tensors of shape {_describe(feature_shape)}; got {spec}.")
     check_dtype(x_spec.dtype, feature_shape)
     check_feature_shape(x_spec.shape, feature_shape)
+    if num_classes is not None:
+        _check_label_spec(spec[1].dtype, spec[1].shape)
 
     def check_batch(*element):
         x = tf.cast(element[0], tf.float32)
@@ -118,14 +172,23 @@ def check_dataset(dataset, feature_shape, value_range=None):
             inside = tf.logical_and(low >= value_range[0], high <= value_range[1])
             message = tf.strings.format(_range_message(value_range, "{}", "{}"), (low, high))
             checks.append(tf.debugging.Assert(tf.logical_or(inside, tf.logical_not(finite)), [message]))
+        if num_classes is None:
+            with tf.control_dependencies(checks):
+                return tf.identity(x)
+        labels = tf.cast(element[1], tf.int32)
+        one_each = tf.equal(tf.size(labels), tf.shape(x)[0])
+        inside = tf.reduce_all((labels >= 0) & (labels < num_classes))
+        message = f"Inputs need one label in [0, {num_classes}) per example (num_classes={num_classes})."
+        checks.append(tf.debugging.Assert(one_each & inside, [message]))
         with tf.control_dependencies(checks):
-            return tf.identity(x)
+            return tf.identity(x), tf.identity(labels)
 
     return dataset.map(check_batch)
 
 
 NON_FINITE_MESSAGE = "Inputs contain NaN or Inf: every value must be finite."
 TARGETS_MESSAGE = "Autoencoders take inputs only: their target is the input."
+LABELS_MESSAGE = "This model is conditional: it takes class labels with its inputs."
 # A failed `check_dataset` check, as a graph error reports it.
 _FAILED_CHECK = re.compile(r"assertion failed: \[(Inputs [^\n]*)\]")
 

@@ -19,7 +19,7 @@ import keras_ae
 from keras_ae import data, losses, random_ops, replicas
 from training import train
 
-from small_models import SMALL_CONFIGS
+from small_models import IMAGE_MODELS, SMALL_CONFIGS, labels_for
 
 # Every model small; the tied one with weight decay, a term that is not per example.
 CONFIGS = {**SMALL_CONFIGS, "tied": {"weight_decay": 1e-2}}
@@ -49,7 +49,8 @@ def _trained(name, options, x, initial_weights=None):
         model.set_weights(initial_weights)
     initial = model.get_weights()
     # The batches of an epoch are a function of (seed, epoch): the same for one device and two replicas.
-    dataset = data.make_dataset(x, BATCH, shuffle=True, seed=5, epoch=tf.Variable(0, dtype=tf.int64))
+    labels = labels_for(model, x) if model.conditional else None
+    dataset = data.make_dataset(x, BATCH, shuffle=True, seed=5, epoch=tf.Variable(0, dtype=tf.int64), labels=labels)
     history = model.fit(dataset, epochs=1, verbose=0)
     return initial, history.history["loss"][0], model.get_weights()
 
@@ -58,7 +59,7 @@ def _trained(name, options, x, initial_weights=None):
 def test_every_model_trains_the_same_weights_on_one_device_and_on_two_replicas(name, options, mirrored_strategy):
     assert options is not None, f"give {name} a small configuration in CONFIGS"
     x = data.load("digits")[:EXAMPLES]
-    if not name.startswith("conv"):
+    if name not in IMAGE_MODELS:
         x = x.reshape(len(x), -1)
     keras.utils.set_random_seed(1)
     initial, one_loss, one_weights = _trained(name, options, x)

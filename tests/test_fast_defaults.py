@@ -10,6 +10,8 @@ from tensorflow.python.framework import config as tf_config
 import keras_ae
 from keras_ae.random_ops import random_normal, random_uniform
 
+from small_models import IMAGE_MODELS, inputs_for
+
 
 def _binary(n, d=784, seed=0):
     return (np.random.default_rng(seed).random((n, d)) < 0.3).astype("float32")
@@ -45,14 +47,14 @@ def test_random_draws_are_keras_random_bit_for_bit(mode):
 
 @pytest.mark.parametrize("name", keras_ae.available_models())
 def test_compile_uses_xla_on_cpu_by_default_but_for_convolutions(name):
-    conv = name.startswith("conv")
+    conv = name in IMAGE_MODELS
     shape = (8, 8, 1) if conv else (64,)
     model = keras_ae.get_model(name, input_shape=shape, latent_dim=4)
     model.compile()
     on_cpu = not tf.config.list_physical_devices("GPU")
     tape = name == "contractive"  # jacobian="tape" by default: slower under XLA on CPU
     assert model.jit_compile is not ((conv or tape) and on_cpu)
-    model.fit(_binary(64, 64).reshape((64,) + shape), batch_size=32, epochs=1, verbose=0)
+    model.fit(inputs_for(model, _binary(64, 64).reshape((64,) + shape)), batch_size=32, epochs=1, verbose=0)
 
 
 def test_contractive_uses_xla_on_cpu_but_for_the_tape():

@@ -69,7 +69,8 @@ def test_mixed_precision_model_trains_reloads_and_exports_float32(name, tmp_path
     assert not [op for op, types in ops.items() if "FLOAT16" in types or op.startswith("CUSTOM")]
     expected = keras_outputs(loaded, DIGITS[1500:1510])
     assert set(saved_model.signatures) == set(tflite.signatures) == set(expected)
-    for signature, (input_name, inputs, outputs) in expected.items():
+    for signature, (signature_inputs, outputs) in expected.items():
+        ((input_name, inputs),) = signature_inputs.items()
         function = saved_model.signatures[signature]
         assert function.structured_input_signature[1][input_name].dtype == tf.float32
         runner = tflite.interpreter.get_signature_runner(signature)

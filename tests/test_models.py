@@ -10,6 +10,8 @@ import keras_ae
 from keras_ae import data, losses
 from keras_ae.models import denoising
 
+from small_models import IMAGE_MODELS, inputs_for, labels_for
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -403,10 +405,11 @@ def test_mixed_precision_step_trains_with_float32_losses(digits):
 
 # ------------------------------------------------------------- saving
 def _small_config(name):
-    if name.startswith("conv"):
-        return {"input_shape": (8, 8, 1), "latent_dim": 3, "filters": [4, 8]}
+    if name in IMAGE_MODELS:
+        config = {"input_shape": (8, 8, 1), "latent_dim": 3, "filters": [4, 8]}
+        return {**config, "num_codes": 8, "prior_filters": 8} if name == "vqvae" else config
     config = {"input_shape": (8, 8), "latent_dim": 3}
-    if name in ("autoencoder", "sparse", "denoising", "contractive", "wae", "vae", "hierarchical_vae"):
+    if name in ("autoencoder", "sparse", "denoising", "contractive", "wae", "vae", "hierarchical_vae", "cvae"):
         config["hidden_units"] = [16]
     if name == "hierarchical_vae":
         config.update(lower_latent_dim=6, upper_hidden_units=[8])
@@ -419,14 +422,15 @@ def test_keras_round_trip(name, digits, tmp_path):
     x = digits[:64].reshape((-1,) + config["input_shape"])
     model = keras_ae.get_model(name, seed=0, **config)
     model.compile()
-    model.fit(x, epochs=1, batch_size=32, verbose=0)
+    model.fit(inputs_for(model, x), epochs=1, batch_size=32, verbose=0)
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
     assert type(loaded) is type(model)
     assert loaded.get_config() == model.get_config()
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    np.testing.assert_array_equal(loaded.encode(x).numpy(), model.encode(x).numpy())
+    inputs, condition = inputs_for(model, x), [labels_for(model, x)] if model.conditional else []
+    np.testing.assert_array_equal(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0))
+    np.testing.assert_array_equal(loaded.encode(x, *condition).numpy(), model.encode(x, *condition).numpy())
     # Training state comes back too: the optimizer's step count and slots.
     if name != "pca":
         assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 2

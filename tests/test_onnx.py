@@ -70,19 +70,17 @@ def check_against_keras(model, out, report):
     assert result["within_bound"] is True and result["max_abs_diff_all"] <= result["bound"]
     wrapped = OnnxModel(out / "onnx").signatures
     for batch in (1, 7):  # a dynamic batch axis
-        for name, (input_name, inputs, outputs) in keras_outputs(
-            model, TEST[:batch].reshape((-1, *model.feature_shape))
-        ).items():
+        for name, (inputs, outputs) in keras_outputs(model, TEST[:batch].reshape((-1, *model.feature_shape))).items():
             session = runs[name]
-            (graph_input,) = session.get_inputs()
-            assert (graph_input.name, graph_input.type) == (input_name, "tensor(float)")
-            assert graph_input.shape == ["batch", *inputs.shape[1:]]
+            graph_inputs = {i.name: (i.type, i.shape) for i in session.get_inputs()}
+            onnx_types = {np.dtype(np.float32): "tensor(float)", np.dtype(np.int32): "tensor(int32)"}
+            assert graph_inputs == {k: (onnx_types[v.dtype], ["batch", *v.shape[1:]]) for k, v in inputs.items()}
             names = [output.name for output in session.get_outputs()]
             assert set(names) == set(outputs)
-            got = dict(zip(names, session.run(names, {input_name: inputs}), strict=True))
+            got = dict(zip(names, session.run(names, inputs), strict=True))
             assert_matches(model, got, outputs, result["bound"])
             for key in outputs:
-                np.testing.assert_array_equal(wrapped[name](**{input_name: inputs})[key], got[key])
+                np.testing.assert_array_equal(wrapped[name](**inputs)[key], got[key])
     return result
 
 

@@ -21,7 +21,7 @@ from tensorflow.python.framework import config as tf_config  # no public disable
 import keras_ae
 from keras_ae import data
 
-from small_models import SMALL_CONFIGS
+from small_models import IMAGE_MODELS, SMALL_CONFIGS, labels_for
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "data", "seeded_weights.npz")
 SEED = 7
@@ -33,11 +33,12 @@ PATHS = ("deterministic", "fast")
 def _trained_weights(name, path):
     keras.utils.set_random_seed(SEED)
     x = data.load("digits")
-    if not name.startswith("conv"):
+    if name not in IMAGE_MODELS:
         x = x.reshape(len(x), -1)
     model = keras_ae.get_model(name, input_shape=x.shape[1:], latent_dim=4, seed=SEED, **CONFIGS[name])
     model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False if path == "deterministic" else "auto")
-    dataset = data.make_dataset(x, batch_size=64, shuffle=True, seed=SEED)
+    labels = labels_for(model, x) if model.conditional else None
+    dataset = data.make_dataset(x, batch_size=64, shuffle=True, seed=SEED, labels=labels)
     model.fit(dataset, epochs=1, verbose=0)
     return [np.asarray(w) for w in model.get_weights()]
 

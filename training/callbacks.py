@@ -20,15 +20,16 @@ class ImageSummaries(keras.callbacks.Callback):
 
     Args:
         log_dir: the folder of this writer's event file.
-        examples: validation examples; the first 16 are shown, all of them
-            (keep it to a thousand or so) feed the histogram.
+        examples: validation examples, or for a conditional model the pair (x,
+            labels); the first 16 are shown, all of them (keep it to a thousand
+            or so) feed the histogram.
         every: epochs between writes; 0 writes nothing.
     """
 
     def __init__(self, log_dir, examples, every):
         super().__init__()
         self.log_dir = log_dir
-        self.examples = np.asarray(examples, np.float32)
+        self.examples = examples if isinstance(examples, tuple) else np.asarray(examples, np.float32)
         self.every = every
         self.writer = None
 
@@ -44,7 +45,8 @@ class ImageSummaries(keras.callbacks.Callback):
         self.writer.close()
 
     def write(self, step):
-        codes = keras.ops.convert_to_numpy(self.model.encode(self.examples, training=False)).astype(np.float32)
+        arguments = self.examples if isinstance(self.examples, tuple) else (self.examples,)  # x, or x and labels
+        codes = keras.ops.convert_to_numpy(self.model.encode(*arguments, training=False)).astype(np.float32)
         with self.writer.as_default(step=step):
             for name, picture in self.model.summary_images(self.examples).items():
                 tf.summary.image(name, picture[None])

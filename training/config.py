@@ -178,6 +178,13 @@ OPTIONS = (
     Option("skip_bad_files", bool, False, "leave out unreadable images (counted) instead of stopping"),
     Option("cache", bool, False, "hold your decoded data in memory after reading it once"),
     Option(
+        "labels",
+        str,
+        None,
+        "an .npy file of int class labels, one per row of your .npy data file, for a conditional model (cvae)",
+        default_means="the data's own: a built-in data set's, class subfolders, an .npz file's y arrays",
+    ),
+    Option(
         "scale",
         str,
         "unit",
@@ -245,6 +252,7 @@ OPTIONS = (
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 # The options of the user's own files (`keras_ae.sources`), refused with a built-in data set.
 FILE_OPTIONS = (
+    "labels",
     "image_size",
     "channels",
     "image_fit",

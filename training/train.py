@@ -110,6 +110,8 @@ def prepare(config, shared_strategy=None):
             )
     finally:  # the model keeps its policy; the process gets its own back
         keras.mixed_precision.set_global_policy(previous_policy)
+    if model.conditional:
+        source = _labelled(config, source, model)
     # Data the model's loss is not defined on (e.g. --scale standard for a Bernoulli VAE): whole arrays, and the
     # first examples of files (later batches are checked as they stream).
     for split in ("train", "validation"):
@@ -141,6 +143,7 @@ def _open_data(config):
         test_fraction=config["test_fraction"],
         skip_bad_files=config["skip_bad_files"],
         statistics=config["scale_statistics"],
+        labels=config["labels"],
     )
     for split in ("train", "validation"):
         if not source.count(split):
@@ -152,6 +155,25 @@ def _open_data(config):
     if config["scale"] == "standard":
         config["scale_statistics"] = {"mean": list(source.scaling.mean), "std": list(source.scaling.std)}
     return sources.cache(source) if config["cache"] else source
+
+
+def _labelled(config, source, model):
+    """The source with its class labels, for a conditional model: a built-in labelled data set's
+    (`data.labels`), or a file source's own (class subfolders, a label array); else a one-line error."""
+    if not sources.is_path(config["dataset"]) and config["dataset"] in data.LABELLED:
+        labels = {split: data.labels(config["dataset"], split, config["data_dir"]) for split in ("train", "validation")}
+        source = pipeline.InMemory({split: source.array(split) for split in labels}, source.description, labels)
+    if source.classes is None:
+        raise ValueError(
+            f"{config['model']} is conditional and needs class labels; {source.description} has none. Use a labelled "
+            f"data set ({', '.join(data.LABELLED)}), a folder of class subfolders, or an array file with labels."
+        )
+    if len(source.classes) > model.num_classes:
+        raise ValueError(
+            f"{source.description} has {len(source.classes)} classes and the model num_classes={model.num_classes}: "
+            f"pass --model-option num_classes={len(source.classes)}."
+        )
+    return source
 
 
 def _optimizer(name, learning_rate):
@@ -198,13 +220,21 @@ def _train_in(out, setup):
     # The batches of epoch e are a function of (seed, e): the same after a resume and on any number of replicas
     # or workers; each worker reads only its own rows. Validation data are binarized once, the same every epoch.
     epoch = tf.Variable(initial_epoch, dtype=tf.int64, trainable=False)
+    num_classes = model.num_classes if model.conditional else None
 
     def split_data(split, **options):
         def make(shard):
             dataset = pipeline.stream(
-                source, split, config["batch_size"], seed=seed, dynamic_binarization=dynamic, shard=shard, **options
+                source,
+                split,
+                config["batch_size"],
+                seed=seed,
+                dynamic_binarization=dynamic,
+                shard=shard,
+                labels=model.conditional,
+                **options,
             )
-            return validation.check_dataset(dataset, model.feature_shape, model.input_range())
+            return validation.check_dataset(dataset, model.feature_shape, model.input_range(), num_classes)
 
         return pipeline.distributed(setup.strategy, make)
 
@@ -228,7 +258,7 @@ def _train_in(out, setup):
                 best_path, monitor="val_loss", save_best_only=True, initial_value_threshold=best_val_loss
             ),
             keras.callbacks.TensorBoard(logs, write_graph=False),
-            callbacks.ImageSummaries(os.path.join(logs, "images"), _head(source, "validation"), config["image_every"]),
+            callbacks.ImageSummaries(os.path.join(logs, "images"), _examples(source, model), config["image_every"]),
             backup.RunBackup(backup_dir, config["backup_every"], best_val_loss),
             *callbacks.faults_for_tests(),
         ],
@@ -270,6 +300,16 @@ def run(config_file=None, shared_strategy=None, **options):
 def _head(source, split):
     """The first examples of a split: all of an in-memory one's, up to `_HEAD` streamed."""
     return source.array(split)[:1000] if isinstance(source, pipeline.InMemory) else pipeline.head(source, split, _HEAD)
+
+
+def _examples(source, model):
+    """What the model's pictures show (`summary_images`): the validation split's first examples, with their
+    labels for a conditional model."""
+    x = _head(source, "validation")
+    if not model.conditional:
+        return x
+    labels = pipeline.stream(source, "validation", len(x), seed=0, labels=True).take(1).get_single_element()[1]
+    return x, labels.numpy()
 
 
 def _sibling(name):

@@ -3,6 +3,7 @@
 from keras_ae.models import (  # noqa: F401
     contractive,
     conv,
+    cvae,
     denoising,
     hierarchical_vae,
     mlp,
@@ -11,5 +12,6 @@ from keras_ae.models import (  # noqa: F401
     sparse,
     tied,
     vae,
+    vqvae,
     wae,
 )

@@ -1,0 +1,191 @@
+"""The conditional VAE (Sohn et al. 2015; the generative model of Kingma et al. 2014's M2), on the VAE hooks.
+
+Encoder and decoder read a class label y (an int in [0, num_classes), one-hot inside):
+q(z|x, y) = N(μ(x, y), diag σ(x, y)²), p(x|z, y) the configured likelihood, p(z) = N(0, I).
+The objective is the VAE's with every density conditioned on y,
+    ELBO(x|y) = E_q(z|x,y)[log p(x|z, y)] − KL(q(z|x, y) ‖ p(z))
+(Kingma et al. 2014, eq. 6, without the constant log p(y); Sohn et al. 2015, eq. 4, with
+the prior p(z|y) = N(0, I)), so β, KL warm-up, IWAE and the estimators come from the base.
+
+How y travels: the argument `labels`, int (batch,), of this model's `loss_terms`, `encode`,
+`decode` and `sample`, after x (or z), which stays first, where the base's checks read it;
+an unconditional model's hooks keep their signatures, as the base passes labels to a
+conditional model only (`Autoencoder.conditional`: `fit(x, labels)`, a dataset of (x,
+labels)). `model((x, labels))` and `predict((x, labels))` take the pair, Keras' convention
+for a model of two inputs. Inside, the VAE's hooks `posterior_parameters`,
+`decoder_parameters` and `posterior_draws` get the pair (x, y) or (z, y) in place of x or z,
+so the VAE's `loss_terms`, `encode` and `decode` run unchanged around them: no copy of them.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keras_ae import images, layers, validation
+from keras_ae.endpoints import Endpoint, label_input, standard_normal_example
+from keras_ae.models.vae import PosteriorDraws, VariationalAutoencoder
+from keras_ae.registry import register
+
+tfd = tfp.distributions
+
+
+@register("cvae")
+class ConditionalVariationalAutoencoder(VariationalAutoencoder):
+    """A VAE whose MLP encoder reads [x, one_hot(y)] and whose decoder reads [z, one_hot(y)].
+
+    Args:
+        num_classes: K, the number of classes; labels are ints in [0, K).
+        hidden_units: sizes of the encoder's hidden layers; the decoder mirrors them.
+        activation: the hidden layers' activation.
+        Other arguments: see `VariationalAutoencoder`.
+    """
+
+    conditional = True
+
+    def __init__(self, input_shape, latent_dim, num_classes=10, hidden_units=(500,), activation="tanh", **kwargs):
+        super().__init__(input_shape, latent_dim, **kwargs)
+        self.num_classes = validation.check_positive_int(num_classes=num_classes)
+        self.hidden_units = validation.check_hidden_units(hidden_units)
+        self.activation = activation
+        # [x, one_hot(y)] (num_features + K) -> hidden -> [μ, raw σ] (2 * latent_dim)
+        self.encoder = layers.dense_encoder(
+            (self.num_features + self.num_classes,), self.hidden_units, 2 * self.latent_dim, activation, None, "encoder"
+        )
+        # [z, one_hot(y)] (latent_dim + K) -> hidden -> likelihood parameters, one per pixel
+        self.decoder = layers.dense_decoder(
+            self.latent_dim + self.num_classes, self.hidden_units, self.feature_shape, activation, "decoder"
+        )
+
+    def one_hot(self, labels, count=None):
+        """one_hot(y), float32 (batch, K), of labels int (batch,) for `count` examples, checked
+        (`validation.check_labels`): tf.one_hot would give a zero row for a label out of range."""
+        return tf.one_hot(validation.check_labels(labels, self.num_classes, count), self.num_classes)
+
+    # ---------------------------------------------------- the VAE's hooks, conditioned
+    def posterior_parameters(self, inputs, training=False):
+        """(loc, scale) of q(z|x, y) for the pair (x, y), each (batch, latent_dim), float32."""
+        x, labels = inputs
+        flat = tf.reshape(tf.cast(x, tf.float32), (-1, self.num_features))
+        conditioned = tf.concat([flat, self.one_hot(labels, x.shape[0])], axis=-1)
+        return self.gaussian_parameters(self.encoder, conditioned, training=training)
+
+    def decoder_parameters(self, inputs, training=False):
+        """The decoder's output for the pair (z (..., batch, latent_dim), y (batch,)): (..., batch, *input_shape)."""
+        z, labels = inputs
+        z = tf.cast(z, tf.float32)
+        y = self.one_hot(labels, z.shape[-2])  # the same y for every draw of an example
+        y = tf.broadcast_to(y, tf.concat([tf.shape(z)[:-1], [self.num_classes]], axis=0))
+        return self.apply_network(self.decoder, tf.concat([z, y], axis=-1), training=training)
+
+    def posterior_draws(self, inputs, num_samples, training=False, at_mean=False):
+        """`num_samples` draws z ~ q(z|x, y) per example of the pair (x, y), and log p(x|z, y),
+        log q(z|x, y), log p(z) at them (`PosteriorDraws`)."""
+        x, labels = inputs
+        loc, scale = self.posterior_parameters(inputs, training=training)
+        q = tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
+        z = loc + scale * self.epsilon(tf.concat([[num_samples], tf.shape(loc)], axis=0), at_mean)
+        log_px_z = self.log_prob_x_given_z(self.decoder_parameters((z, labels), training=training), x)
+        prior = self.prior()
+        return PosteriorDraws(z, log_px_z, q.log_prob(z), prior.log_prob(z), posterior=q, prior=prior)
+
+    def _binarize(self, inputs):
+        x, labels = inputs
+        return super()._binarize(x), labels
+
+    # ----------------------------------------------------------------- model API
+    def loss_terms(self, x, labels, training=False):
+        """The VAE's terms for x (batch, *input_shape) given its labels (batch,): −ELBO(x|y) and its parts."""
+        return super().loss_terms((x, labels), training=training)
+
+    def encode(self, x, labels, training=False):
+        """E_q[z|x, y], (batch, latent_dim)."""
+        return super().encode((x, labels), training=training)
+
+    def decode(self, z, labels, training=False):
+        """The mean of p(x|z, y), (batch, *input_shape)."""
+        return super().decode((z, labels), training=training)
+
+    def call(self, inputs, training=False):
+        """The reconstruction of the pair (x, labels): the decoder mean at z = E_q[z|x, y]."""
+        x, labels = inputs
+        return self.decode(self.encode(x, labels, training=training), labels, training=training)
+
+    def sample(self, n, labels, seed=None):
+        """n draws of the decoder mean at z ~ p(z) given labels, an int (every draw's class)
+        or ints (n,): (n, *input_shape)."""
+        n = int(n)
+        labels = np.full(n, labels) if np.ndim(labels) == 0 else labels
+        z = keras.random.normal((n, self.latent_dim), seed=self.seed_generator if seed is None else seed)
+        return self.decode(z, labels)
+
+    # ------------------------------------------------------ what it offers
+    def summary_images(self, examples):
+        """Of the pair `examples` (x, labels): inputs beside their reconstructions given their labels,
+        and prior samples, a row of 8 per class."""
+        x, labels = (np.asarray(part[:16]) for part in examples)
+        shape = images.display_shape(self.feature_shape)
+        reconstructions = keras.ops.convert_to_numpy(self((x.astype(np.float32), labels), training=False))
+        pairs = np.stack([x.reshape((-1, *shape)), reconstructions.reshape((-1, *shape))], axis=1)
+        classes = np.repeat(np.arange(self.num_classes), 8)
+        samples = keras.ops.convert_to_numpy(self.sample(len(classes), classes, seed=0))
+        return {
+            "reconstructions": images.tile(pairs.reshape((-1, *shape)), columns=8),
+            "prior_samples": images.tile(samples.reshape((-1, *shape)), columns=8),
+        }
+
+    def anomaly_score(self, x, batch_size=256):
+        raise ValueError(f"cvae has no anomaly_score: {self.unexported_endpoints()['anomaly_score']}")
+
+    def unexported_endpoints(self):
+        why = "a conditional model's ELBO needs the example's label, and an anomaly score is of x alone."
+        return dict.fromkeys(("anomaly_score", "is_anomaly"), why)
+
+    def export_endpoints(self):
+        """The VAE's endpoints, each taking the class `label` (int32 (batch,)) after its first
+        input: serving_default and reconstruct (x, label), encode (x, label) -> mean,
+        log_variance, decode (z, label), sample (eps, label) with eps ~ N(0, I) drawn by the caller."""
+        label = label_input(self.num_classes)
+        features, latent = self.feature_shape, (self.latent_dim,)
+
+        def reconstruct(x, y):
+            return {"reconstruction": self((x, y), training=False)}
+
+        def encode(x, y):
+            loc, scale = self.posterior_parameters((x, y))
+            return {"mean": loc, "log_variance": 2.0 * tf.math.log(scale)}
+
+        def decode(z, y):
+            return {"reconstruction": self.decode(z, y)}
+
+        def sample(eps, y):  # the prior is N(0, I): z = eps
+            return {"sample": self.decode(eps, y)}
+
+        def codes_of(x):
+            return keras.ops.convert_to_numpy(self.encode(x, label.example(x)))
+
+        conditioned = {"more_inputs": (label,)}
+        return [
+            Endpoint("serving_default", "x", features, reconstruct, **conditioned),
+            Endpoint("encode", "x", features, encode, **conditioned),
+            Endpoint("decode", "z", latent, decode, example=codes_of, **conditioned),
+            Endpoint("reconstruct", "x", features, reconstruct, same_as="serving_default", **conditioned),
+            Endpoint(
+                "sample",
+                "eps",
+                latent,
+                sample,
+                example=standard_normal_example(self.latent_dim),
+                same_as="decode",
+                renames=(("z", "eps"), ("reconstruction", "sample")),
+                **conditioned,
+            ),
+        ]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "hidden_units": self.hidden_units,
+            "activation": self.activation,
+        }
