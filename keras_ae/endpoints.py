@@ -106,6 +106,21 @@ def standard_normal_example(latent_dim, seed=0):
     return example
 
 
+def sample_endpoint(latent_dim, sample, **kwargs):
+    """A generative model's `sample` endpoint: eps ~ N(0, I), drawn by the caller, -> the decoder mean at
+    z = eps; the `decode` signature's graph under the names eps and sample. `kwargs`: more `Endpoint` fields."""
+    return Endpoint(
+        "sample",
+        "eps",
+        (latent_dim,),
+        sample,
+        example=standard_normal_example(latent_dim),
+        same_as="decode",
+        renames=(("z", "eps"), ("reconstruction", "sample")),
+        **kwargs,
+    )
+
+
 def anomaly_differences(num_terms, threshold=None):
     """The `compare` of an anomaly endpoint. Its score is a sum of `num_terms`
     terms (one per feature), each rounded differently in each format, so its

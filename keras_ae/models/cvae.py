@@ -23,7 +23,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_ae import images, layers, validation
-from keras_ae.endpoints import Endpoint, label_input, standard_normal_example
+from keras_ae.endpoints import Endpoint, label_input, sample_endpoint
 from keras_ae.models.vae import PosteriorDraws, VariationalAutoencoder
 from keras_ae.registry import register
 
@@ -170,16 +170,7 @@ class ConditionalVariationalAutoencoder(VariationalAutoencoder):
             Endpoint("encode", "x", features, encode, **conditioned),
             Endpoint("decode", "z", latent, decode, example=codes_of, **conditioned),
             Endpoint("reconstruct", "x", features, reconstruct, same_as="serving_default", **conditioned),
-            Endpoint(
-                "sample",
-                "eps",
-                latent,
-                sample,
-                example=standard_normal_example(self.latent_dim),
-                same_as="decode",
-                renames=(("z", "eps"), ("reconstruction", "sample")),
-                **conditioned,
-            ),
+            sample_endpoint(self.latent_dim, sample, **conditioned),
         ]
 
     def get_config(self):

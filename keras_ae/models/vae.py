@@ -33,7 +33,7 @@ import tensorflow_probability as tfp
 
 from keras_ae import compat, images, layers, validation
 from keras_ae.base import Autoencoder, evaluation_batches
-from keras_ae.endpoints import Endpoint, standard_normal_example
+from keras_ae.endpoints import Endpoint, sample_endpoint
 from keras_ae.random_ops import random_normal, random_uniform
 from keras_ae.registry import register
 
@@ -438,15 +438,7 @@ class VariationalAutoencoder(Autoencoder):
         }
         return [
             *(own.get(name, endpoint) for name, endpoint in base.items()),
-            Endpoint(
-                "sample",
-                "eps",
-                latent,
-                sample,
-                example=standard_normal_example(self.latent_dim),
-                same_as="decode",
-                renames=(("z", "eps"), ("reconstruction", "sample")),
-            ),
+            sample_endpoint(self.latent_dim, sample),
         ]
 
     def summary_images(self, examples):
