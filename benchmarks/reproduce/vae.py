@@ -448,6 +448,30 @@ def curves_figure(out):
     save_figure(fig, out, "vae_curves", gray=False)
 
 
+def paper_curve_figure(out, name, curve, state, schedule):
+    """A `--schedule paper` run's train −ELBO (every epoch) and validation −ELBO on a log epoch axis, the
+    stages' boundaries, and the test NLL beside the published one and the goal."""
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
+    ax.plot([r["epoch"] for r in curve], [-r["elbo"] for r in curve], lw=0.8, label="train −ELBO")
+    validation = [(r["epoch"], -r["val_elbo"]) for r in curve if "val_elbo" in r]
+    if validation:
+        ax.plot(*zip(*validation, strict=True), "o", ms=1.5, label="valid −ELBO")
+    for end in np.cumsum([epochs for epochs, _ in schedule])[:-1]:
+        ax.axvline(end, color="0.85", lw=0.6)
+    levels = (("test_nll", "--", "test NLL"), ("published_nll", ":", "published"), ("goal_nll", "-.", "goal"))
+    for key, style, text in levels:
+        if state.get(key):
+            ax.axhline(state[key], color="k", ls=style, lw=0.8, label=f"{text} {state[key]:.2f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("epoch (grey: the lr stages, 3^i epochs at 1e-3·10^(−i/7))")
+    ax.set_ylabel("nats")
+    ax.set_ylim(84, 110)
+    ax.legend(fontsize=6)
+    ax.set_title(f"{name}: the IWAE paper's schedule", fontsize=9)
+    return save_figure(fig, out, f"{name}_curve", gray=False)
+
+
 BACKUP, SELECTED, LAST, CURVE = "backup", "selected.weights.h5", "last.weights.h5", "curve.csv"
 
 
@@ -646,5 +670,6 @@ def run_paper(args, config):
         f"{state['test_elbo']:.2f}, active units {state['active_units']}",
         flush=True,
     )
+    state["figure"] = paper_curve_figure(args.out, name, curve, state, paper_schedule(config))
     write_json(args.out, name, state)
     return state
