@@ -8,6 +8,7 @@
     python -m benchmarks.reproduce sample_quality   # Fréchet distance and KID: VAE, AE, DAE, prior vs ex-post
     python -m benchmarks.reproduce one_class  # one-class anomaly detection AUROC, MNIST and Fashion-MNIST
     python -m benchmarks.reproduce vqvae      # VQ-VAE and PixelCNN prior on MNIST, keras-io's setting
+    python -m benchmarks.reproduce generative # VAE, VQ-VAE, WAE, RAE, CVAE: reconstruction and sample quality
     python -m benchmarks.reproduce all --quick
 
 Each study is a module of this package with `run(args)` and, where it has flags of its own,
@@ -23,7 +24,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.reproduce import filters, manifold, one_class, pca, probe, sample_quality, vae, vqvae  # noqa: E402
+from benchmarks.reproduce import filters, generative, manifold, one_class, pca, probe, sample_quality, vae, vqvae  # noqa: E402
 
 # In the order `all` runs them: the fixed-length studies first, the VAE (a time budget) last.
 STUDIES = {
@@ -34,5 +35,6 @@ STUDIES = {
     "sample_quality": sample_quality,
     "one_class": one_class,
     "vqvae": vqvae,
+    "generative": generative,
     "vae": vae,
 }

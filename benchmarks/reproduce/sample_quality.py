@@ -115,13 +115,13 @@ def run(args):
     return payload
 
 
-def samples_figure(shown, out):
-    """Sixteen samples of each sampler, one row each."""
+def samples_figure(shown, out, name=NAME):
+    """Sixteen samples of each sampler, one row each: OUT/<name>_samples.png."""
     fig = Figure(figsize=(8, 0.55 * len(shown) + 0.3))
     axes = fig.subplots(len(shown), 1)
-    for ax, (name, images) in zip(axes, shown.items(), strict=True):
+    for ax, (label, images) in zip(axes, shown.items(), strict=True):
         ax.imshow(tile(images.reshape(-1, 28, 28), columns=16), cmap="gray", vmin=0, vmax=1)
-        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    return save_figure(fig, out, f"{NAME}_samples")
+    return save_figure(fig, out, f"{name}_samples")
