@@ -312,19 +312,24 @@ class VariationalAutoencoder(Autoencoder):
         }
 
     # ------------------------------------------------------------ evaluation
-    def elbo(self, x, batch_size=256):
-        """Per-example ELBO in nats, log p(x|z) at one posterior sample, analytic KL. (N,) numpy."""
+    def elbo(self, x, batch_size=256, labels=None):
+        """Per-example ELBO in nats, log p(x|z) at one posterior sample, analytic KL. (N,) numpy.
 
-        @tf.function
-        def per_example_elbo(xb):
-            draws = self.posterior_draws(xb, 1)
+        A conditional model's is the ELBO of log p(x|y): pass `labels` (N,), or x as a dataset of (x, labels)."""
+        batches = self._scored_batches(x, labels, batch_size)
+        return np.concatenate([self._per_example_elbo_function(xb).numpy() for xb in batches])
+
+    @functools.cached_property
+    def _per_example_elbo_function(self):
+        """x -> log p(x|z) − KL(q(z|x) ‖ p(z)) at one draw z ~ q(z|x), (batch,): one tf.function a model."""
+
+        def per_example_elbo(x):
+            draws = self.posterior_draws(x, 1)
             return draws.log_px_z[0] - draws.kl
 
-        return np.concatenate(
-            [per_example_elbo(tf.cast(xb, tf.float32)).numpy() for xb in evaluation_batches(x, batch_size)]
-        )
+        return tf.function(per_example_elbo)
 
-    def log_likelihood(self, x, num_samples=1000, batch_size=100, chunk_size=250, verbose=0):
+    def log_likelihood(self, x, num_samples=1000, batch_size=100, chunk_size=250, verbose=0, labels=None):
         """Per-example importance-weighted estimate of log p(x) in nats, (N,) numpy.
 
         log p(x) ≈ log (1/k) Σ_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x) (Burda et
@@ -333,6 +338,8 @@ class VariationalAutoencoder(Autoencoder):
         `verbose=1` shows a Keras progress bar over the examples (k = 5000 on
         10,000 images is 50 million decoder passes: minutes). Runs under XLA
         when the model is compiled with it, as `compile()` does for dense models.
+        A conditional model's is log p(x|y), every density given y: pass `labels`
+        (N,), or x as a dataset of (x, labels).
         """
         num_samples = validation.check_positive_int(num_samples=num_samples)
         chunks = [chunk_size] * (num_samples // chunk_size)
@@ -341,15 +348,33 @@ class VariationalAutoencoder(Autoencoder):
         log_weight_logsumexp = self._log_weight_logsumexp_functions[bool(self.compiled and self.jit_compile)]
         results = []
         progress = keras.utils.Progbar(None if isinstance(x, tf.data.Dataset) else len(x), unit_name="example")
-        for xb in evaluation_batches(x, batch_size):
-            xb = tf.cast(xb, tf.float32)
-            total = tf.fill([tf.shape(xb)[0]], -np.inf)
+        for xb in self._scored_batches(x, labels, batch_size):
+            total = tf.fill([tf.shape(tf.nest.flatten(xb)[0])[0]], -np.inf)
             for k in chunks:
                 total = tf.experimental.numpy.logaddexp(total, log_weight_logsumexp(xb, k))
             results.append((total - math.log(num_samples)).numpy())
             if verbose:
                 progress.add(len(results[-1]), [("log p(x)", float(np.mean(results[-1])))])
         return np.concatenate(results)
+
+    def _scored_batches(self, x, labels, batch_size):
+        """The batches `elbo` and `log_likelihood` score, as `posterior_draws` takes them: x float32, or
+        the pair (x, labels) of a conditional model, from arrays (checked whole) or a dataset."""
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError(f"{self.name} is not conditional: pass x alone, without labels.")
+            for xb in evaluation_batches(x, batch_size):
+                yield tf.cast(xb, tf.float32)
+            return
+        with self._input_errors_as_value_errors():
+            checked = self._checked_with_labels(x, labels)
+            if isinstance(checked, tf.data.Dataset):
+                for ((xb, yb),) in checked:
+                    yield tf.cast(xb, tf.float32), yb
+                return
+        x, labels = checked
+        for start in range(0, len(x), batch_size):
+            yield tf.cast(x[start : start + batch_size], tf.float32), labels[start : start + batch_size]
 
     @functools.cached_property
     def _log_weight_logsumexp_functions(self):
