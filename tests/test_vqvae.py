@@ -12,6 +12,7 @@ import keras_ae
 from keras_ae import data, losses
 from keras_ae.models.pixelcnn import MaskedConv2D, PixelCNN
 from keras_ae.models.vqvae import LAPLACE_EPSILON, code_statistics
+from training import train
 
 X = data.load("digits")[:64]  # (64, 8, 8, 1) in [0, 1]
 TINY = {"input_shape": (8, 8, 1), "latent_dim": 4, "num_codes": 8, "filters": [4, 8], "prior_filters": 8}
@@ -219,3 +220,25 @@ def test_keras_round_trip_keeps_the_codebook_and_the_prior(fitted, tmp_path):
 def test_bad_options_are_one_line_value_errors(options, message):
     with pytest.raises(ValueError, match=message):
         tiny(**options)
+
+
+def test_train_fits_the_prior_after_the_model_and_leaves_the_model_as_it_was(tmp_path):
+    """`keras-ae train --model vqvae` trains the PixelCNN on the training split's codes after the VQ-VAE
+    (`--prior-epochs`): the VQ-VAE's weights are those of the same seeded run without a prior, and the prior's
+    cross-entropy on those codes falls below the untrained prior's; model.keras keeps it fitted."""
+    options = {k: v for k, v in TINY.items() if k not in ("input_shape", "latent_dim")}
+    common = dict(model="vqvae", latent_dim=4, epochs=1, batch_size=64, seed=0, model_options=options)
+    common.update(export=False, verbose=0, image_every=0, jit_compile=False)
+    runs = {n: train.run(out=str(tmp_path / str(n)), prior_epochs=n, **common).model for n in (0, 4)}
+    with_prior = keras.models.load_model(tmp_path / "4" / "model.keras")
+    assert with_prior.prior_fitted and not runs[0].prior_fitted
+    autoencoder = [v for v in runs[4].weights if not v.path.startswith("prior")]
+    for a, b in zip(autoencoder, [v for v in runs[0].weights if not v.path.startswith("prior")], strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    codes = runs[0].codes(data.load("digits"))
+
+    def nats(model):
+        return float(np.mean(keras.losses.sparse_categorical_crossentropy(codes, model.prior(codes), from_logits=True)))
+
+    assert nats(with_prior) < nats(runs[0]) - 0.05
+    assert with_prior.sample(2, seed=0).shape == (2, 8, 8, 1)

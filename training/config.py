@@ -232,6 +232,14 @@ OPTIONS = (
         default_means="32 on one device, 1 distributed",
     ),
     Option("backup_every", int, 1, "epochs between backups for an exact resume after a kill", minimum=1),
+    Option(
+        "prior_epochs",
+        int,
+        10,
+        "epochs of a model's learned prior, trained after the model on the training split's codes "
+        "(vqvae: its PixelCNN, for sampling); 0 for none",
+        minimum=0,
+    ),
     Option("image_every", int, 5, "epochs between TensorBoard images and histograms, 0 for none", minimum=0),
     Option(
         "anomaly_false_positive_rate",

@@ -267,6 +267,8 @@ def _train_in(out, setup):
         print(f"Stopped on a NaN loss; {out} holds no model.")
         shutil.rmtree(backup_dir, ignore_errors=True)
         return Result(config, model, history, out, stopped_on_nan=True)
+    if hasattr(model, "fit_prior") and config["prior_epochs"]:
+        _fit_prior(model, source, config, setup.strategy, seed, dynamic)
     rate = config["anomaly_false_positive_rate"]
     if rate is not None:  # on the validation batches `fit` evaluated, before model.keras is saved
         batches = pipeline.stream(source, "validation", config["batch_size"], seed=seed, dynamic_binarization=dynamic)
@@ -282,6 +284,25 @@ def _train_in(out, setup):
     shutil.rmtree(backup_dir, ignore_errors=True)
     print(summary)
     return Result(config, model, history, out, stopped_on_nan=False)
+
+
+def _fit_prior(model, source, config, strategy, seed, dynamic):
+    """Trains a model's learned prior (`fit_prior`) on the codes of the whole training split, every worker on
+    all of them, after the model, before model.keras is saved; a run killed here trains it again on resuming."""
+    epochs = config["prior_epochs"]
+    print(f"Training the prior of {config['model']} on the training split's codes: {epochs} epochs.")
+
+    def split(name):
+        return pipeline.stream(source, name, config["batch_size"], seed=seed, dynamic_binarization=dynamic)
+
+    with strategy.scope():  # the prior's optimizer beside the model's variables
+        model.fit_prior(
+            split("train"),
+            epochs=epochs,
+            batch_size=config["batch_size"],
+            validation_data=split("validation"),
+            verbose=config["verbose"],
+        )
 
 
 def _save_whole(model, path):

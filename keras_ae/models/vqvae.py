@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ae import compat, layers, losses, replicas, validation
-from keras_ae.base import ReconstructingAutoencoder
+from keras_ae.base import ReconstructingAutoencoder, evaluation_batches
 from keras_ae.models.pixelcnn import PixelCNN
 from keras_ae.registry import register
 
@@ -250,16 +250,19 @@ class VQVAE(ReconstructingAutoencoder):
 
     # ------------------------------------------------------------------ prior
     def codes(self, x, batch_size=256):
-        """The code indices of x (N, *input_shape) in batches: (N, h, w) int32 numpy."""
-        x = validation.check_array(x, self.feature_shape)
-        return np.concatenate([self.encode(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
+        """The code indices of x, (N, *input_shape) in batches of `batch_size` or a dataset of x batches: (N, h, w)
+        int32 numpy, whole in memory (4 bytes a grid position: 1.6 GB for a million 20x20 grids)."""
+        if not isinstance(x, tf.data.Dataset):
+            x = validation.check_array(x, self.feature_shape)
+        return np.concatenate([self.encode(xb).numpy() for xb in evaluation_batches(x, batch_size)])
 
     def fit_prior(
         self, x, epochs=10, batch_size=128, validation_data=None, learning_rate=3e-4, verbose="auto", **kwargs
     ):
-        """Trains the PixelCNN prior on the codes of x (the training inputs, (N, *input_shape)), the VQ-VAE
-        fixed (§3.3), and marks it fitted. Its `loss` (and `val_loss` on the codes of `validation_data`, inputs)
-        is the cross-entropy in nats per code. Other keyword arguments go to `fit`. Returns the History."""
+        """Trains the PixelCNN prior on the codes of x (the training inputs, (N, *input_shape), or a dataset of
+        their batches), the VQ-VAE fixed (§3.3), and marks it fitted. Its `loss` (and `val_loss` on the codes of
+        `validation_data`, inputs) is the cross-entropy in nats per code. Other keyword arguments go to `fit`.
+        Returns the History."""
         codes = self.codes(x, batch_size)
         validation_codes = None if validation_data is None else (self.codes(validation_data, batch_size),) * 2
         self.prior.trainable = True
