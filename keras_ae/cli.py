@@ -108,7 +108,13 @@ def _evaluate(args):
     if not count:
         raise ValueError(f"{source.description} has no {args.split} examples.")
     n = min(count, args.examples or count)
-    x = pipeline.head(source, args.split, n)
+    if model.conditional and source.classes is None:
+        raise ValueError(f"{args.model} is conditional: evaluate it on labelled data; {source.description} has none.")
+    x, classes = (
+        pipeline.head(source, args.split, n, labels=True)
+        if model.conditional
+        else (pipeline.head(source, args.split, n), None)
+    )
     labels = _anomaly_labels(args, config, count, n)
     x_train = None
     if args.split != "train":
@@ -128,6 +134,7 @@ def _evaluate(args):
         binarize_seed=BINARIZATION_SEED if config.get("binarize") == "dynamic" else None,
         sample_quality=not args.no_sample_quality,
         verbose=not args.json,
+        labels=classes,
     )
     numbers = report["numbers"]
     numbers.update(model_source=args.model, dataset=config["dataset"], split=args.split, split_examples=count)
@@ -208,8 +215,11 @@ def _split_source(config, split):
         x = data.load(
             config["dataset"], split, data_dir=config.get("data_dir"), scale=scale, binarize=binarize, **options
         )
-        return pipeline.InMemory({split: x}, description=f"{config['dataset']} ({split})")
-    files = ("image_size", "channels", "image_fit", "validation_fraction", "test_fraction", "skip_bad_files")
+        labels = None
+        if config["dataset"] in data.LABELLED:  # a conditional model's evaluation reads them
+            labels = {split: data.labels(config["dataset"], split, data_dir=config.get("data_dir"))}
+        return pipeline.InMemory({split: x}, description=f"{config['dataset']} ({split})", labels=labels)
+    files = ("image_size", "channels", "image_fit", "validation_fraction", "test_fraction", "skip_bad_files", "labels")
     return sources.open_source(
         config["dataset"],
         scale=scale,

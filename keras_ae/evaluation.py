@@ -78,13 +78,15 @@ def _predicted(fn, x, batch_size):
     )
 
 
-def reconstruction_metrics(model, x, batch_size=256):
+def reconstruction_metrics(model, x, batch_size=256, labels=None):
     """{mse, and for images psnr and ssim}: means over examples, with their reconstructions.
 
     MSE is the mean over features; PSNR and SSIM compare each image with its reconstruction on the
     data's range (max_val 1 for data in [0, 1]), with SSIM's window shrunk to fit small images.
+    A conditional model reconstructs x given its `labels` (N,).
     """
-    reconstructions = _predicted(lambda xb: model(xb, training=False), x, batch_size)
+    inputs = x if labels is None else (x, labels)
+    reconstructions = model.predict(inputs, batch_size=batch_size, verbose=0).astype(np.float32)
     numbers = {"mse": float(np.mean((x - reconstructions) ** 2))}
     shape = _image_shape(model)
     if shape is not None:
@@ -97,15 +99,17 @@ def reconstruction_metrics(model, x, batch_size=256):
     return numbers, reconstructions
 
 
-def kl_per_unit(model, x, batch_size=256):
+def kl_per_unit(model, x, batch_size=256, labels=None):
     """E_x KL(q(z_j|x) ‖ N(0, 1)) for each latent unit j, (latent_dim,) numpy, in nats.
 
     KL(N(μ, σ²) ‖ N(0, 1)) = ½ (μ² + σ² − 1) − log σ (Kingma & Welling 2014, appendix B); a collapsed unit
-    has q(z_j|x) = p(z_j) and a KL of 0. For a hierarchical VAE the top layer's code.
+    has q(z_j|x) = p(z_j) and a KL of 0. For a hierarchical VAE the top layer's code; for a conditional
+    model q(z_j|x, y), given `labels` (N,).
     """
     total = np.zeros(model.latent_dim)
     for i in range(0, len(x), batch_size):
-        loc, scale = (np.asarray(v, np.float64) for v in model.posterior_parameters(x[i : i + batch_size]))
+        batch = x[i : i + batch_size] if labels is None else (x[i : i + batch_size], labels[i : i + batch_size])
+        loc, scale = (np.asarray(v, np.float64) for v in model.posterior_parameters(batch))
         total += np.sum(0.5 * (loc**2 + scale**2 - 1.0) - np.log(scale), axis=0)
     return total / len(x)
 
@@ -126,6 +130,7 @@ def evaluate(
     binarize_seed=None,
     sample_quality=True,
     verbose=True,
+    labels=None,
 ):
     """The evaluation of `model` on held-out inputs x: {"numbers": JSON-able dict, "figures": {name: PNG bytes}}.
 
@@ -141,12 +146,20 @@ def evaluate(
             anomaly scores are on one draw of x ~ Bernoulli(x) with this seed; its sample quality on x.
         sample_quality: False skips the Fréchet distance and KID.
         verbose: a line per step, and Keras progress bars on the long ones.
+        labels: (N,) the class labels of x, for a conditional model (cvae): its likelihoods are log p(x|y), it
+            reconstructs x given y, and its prior samples are drawn for these labels, in order, the fraction
+            the classifier assigns to their class reported as `label_agreement`.
     """
     from keras_ae import sample_quality as quality  # the classifier presets load only when measured
 
     # A dynamically binarized model scores one fixed binary draw of x; its samples are decoder means,
     # intensities, and are compared with the intensities themselves.
     intensities = x = np.asarray(x, np.float32)
+    if model.conditional and labels is None:
+        raise ValueError(f"{model.registry_name} is conditional: evaluate it with the class labels of x (labels=).")
+    if not model.conditional:
+        labels = None
+    given = {} if labels is None else {"labels": labels}
     if binarize_seed is not None:
         x = _binarized_once(x, binarize_seed)
     steps = _Steps(verbose)
@@ -160,11 +173,11 @@ def evaluate(
     if not model.compiled:
         model.compile()
     numbers["loss_terms"] = steps.run(
-        "loss terms", lambda: model.evaluate(x, batch_size=batch_size, verbose=0, return_dict=True)
+        "loss terms", lambda: model.evaluate(x, labels, batch_size=batch_size, verbose=0, return_dict=True)
     )
     numbers["loss_terms"] = {name: float(value) for name, value in numbers["loss_terms"].items()}
     numbers["reconstruction"], reconstructions = steps.run(
-        "reconstruction error, PSNR, SSIM", reconstruction_metrics, model, x, batch_size
+        "reconstruction error, PSNR, SSIM", reconstruction_metrics, model, x, batch_size, labels
     )
     shape = images.display_shape(model.feature_shape)
     shown = min(SHOWN, len(x))
@@ -179,23 +192,32 @@ def evaluate(
             x,
             num_samples=num_samples,
             verbose=int(verbose),
+            **given,
         )
         numbers["log_likelihood"] = {
             "mean": float(log_likelihood.mean()),
             "standard_error": float(log_likelihood.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None,
             "num_samples": num_samples,
         }
-        numbers["elbo"] = float(np.mean(model.elbo(x, batch_size=batch_size)))
-        numbers["active_units"] = int(model.active_units(x, batch_size=batch_size))
-        kl = kl_per_unit(model, x, batch_size)
+        numbers["elbo"] = float(np.mean(model.elbo(x, batch_size=batch_size, **given)))
+        numbers["active_units"] = int(model.active_units(x, batch_size=batch_size, **given))
+        kl = kl_per_unit(model, x, batch_size, labels)
         numbers["kl_per_unit"] = [round(float(v), 5) for v in kl]
         figures["kl_per_unit"] = _kl_figure(kl)
-        samplers["prior"] = lambda n, seed: keras.ops.convert_to_numpy(model.sample(n, seed=seed))
-        if model.latent_dim == 2:
+        if labels is None:
+            samplers["prior"] = lambda n, seed: keras.ops.convert_to_numpy(model.sample(n, seed=seed))
+        else:  # the held-out labels in order: the first n samples share the classes of the first n inputs
+            samplers["prior"] = lambda n, seed: keras.ops.convert_to_numpy(
+                model.sample(n, np.resize(labels, n), seed=seed)
+            )
+        if model.latent_dim == 2 and labels is None:
             grid = keras.ops.convert_to_numpy(model.latent_grid(20))
             grid = images.tile(np.clip(grid, 0, 1).reshape((-1, *shape)), 20)
             figures["latent_manifold"] = images.png_bytes(grid, SHOWN_SIDE)
-    if x_train is not None and len(x_train) >= 10 and len(model.code_shape) == 1:  # a mixture of code vectors
+    if getattr(model, "prior_fitted", False):  # a learned prior: the VQ-VAE's PixelCNN
+        samplers["prior"] = lambda n, seed: model.sample(n, seed=seed)
+    unconditional_codes = len(model.code_shape) == 1 and labels is None  # a mixture of code vectors
+    if x_train is not None and len(x_train) >= 10 and unconditional_codes:
         density = steps.run(
             "ex-post Gaussian mixture on the training codes",
             ex_post.ExPostDensity().fit,
@@ -220,6 +242,7 @@ def evaluate(
             x_train,
             samplers,
             verbose,
+            labels,
         )
     if anomaly_labels is not None:
         numbers["anomaly"], figures["anomaly_scores"] = steps.run(
@@ -229,9 +252,10 @@ def evaluate(
     return {"numbers": numbers, "figures": figures}
 
 
-def _sample_quality(quality, classifier_name, x, x_train, samplers, verbose):
+def _sample_quality(quality, classifier_name, x, x_train, samplers, verbose, labels=None):
     """{sampler: {fd_<data>, kid_<data>, kid_<data>_std}} of n samples against n held-out inputs, and of n
-    training inputs (the floor a perfect sampler reaches)."""
+    training inputs (the floor a perfect sampler reaches); with the `labels` a conditional model's prior
+    samples were drawn for, its `label_agreement`: the fraction the classifier assigns to their class."""
     classifier = quality.load_classifier(classifier_name)
     name = classifier.preset_metadata["dataset"]["name"]  # what the metrics are named after: fd_mnist
     n = min(SAMPLE_QUALITY_EXAMPLES, len(x))
@@ -245,7 +269,11 @@ def _sample_quality(quality, classifier_name, x, x_train, samplers, verbose):
     draws.update({sampler: functools.partial(sample, n, 0) for sampler, sample in samplers.items()})
     progress = keras.utils.Progbar(len(draws), unit_name="sampler", verbose=int(verbose))
     for sampler, draw in draws.items():
-        results[sampler] = scored(draw())
+        images = draw()
+        results[sampler] = scored(images)
+        if labels is not None and sampler == "prior":
+            predicted = np.argmax(_predicted(classifier, np.clip(images, 0, 1), 500), axis=1)
+            results[sampler]["label_agreement"] = float(np.mean(predicted == np.resize(labels, n)))
         progress.add(1)
     return {"classifier": classifier_name, "examples": n, "against": "held-out inputs", **results}
 

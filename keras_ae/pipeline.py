@@ -275,13 +275,15 @@ def distributed(strategy, make):
     return make(None)
 
 
-def head(source, split, count):
-    """The first `count` examples of a split, in stored order and scaled, as a numpy array."""
-    dataset = stream(source, split, batch_size=min(count, 256), seed=0)
+def head(source, split, count, labels=False):
+    """The first `count` examples of a split, in stored order and scaled, as a numpy array; with `labels`, the
+    pair (examples, their class labels (count,))."""
+    dataset = stream(source, split, batch_size=min(count, 256), seed=0, labels=labels)
     parts, total = [], 0
     for batch in dataset:
-        parts.append(batch.numpy())
-        total += len(parts[-1])
+        parts.append(tuple(part.numpy() for part in batch) if labels else (batch.numpy(),))
+        total += len(parts[-1][0])
         if total >= count:
             break
-    return np.concatenate(parts)[:count]
+    columns = tuple(np.concatenate(column)[:count] for column in zip(*parts, strict=True))
+    return columns if labels else columns[0]

@@ -3,13 +3,15 @@ and [z, one_hot(y)] with the model's own draws; a decoder that reads the label; 
 that draw the asked class; one-line errors for bad labels, weights untouched; unconditional models unchanged;
 labelled data: the pipeline's (x, labels) batches, class subfolders, label arrays, and a training run."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_ae
-from keras_ae import data, pipeline, sources, validation
+from keras_ae import cli, data, pipeline, sources, validation
 from training import train
 
 K, LATENT, FEATURES = 4, 3, 16
@@ -280,11 +282,17 @@ def test_class_subfolders_and_label_arrays_label_the_files(tmp_path):
         sources.open_source(tmp_path / "x.npy", labels=tmp_path / "short.npy")
 
 
-def test_train_runs_a_cvae_on_digits_and_on_labelled_files_and_refuses_unlabelled_ones(tmp_path):
+def test_train_runs_a_cvae_on_digits_and_on_labelled_files_and_refuses_unlabelled_ones(tmp_path, capsys):
     common = dict(model="cvae", latent_dim=2, epochs=1, batch_size=64, export=False, verbose=0, jit_compile=False)
     small_net = {"hidden_units": [16]}
     result = train.run(out=str(tmp_path / "digits"), model_options=small_net, image_every=1, **common)
     assert result.model.conditional and np.isfinite(result.history.history["val_loss"][0])
+    # `keras-ae evaluate` reads the test split's labels: the per-unit KL of q(z|x, y), in numpy, is the loss's.
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(tmp_path / "digits"), "--json", "--num-samples", "16"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sum(report["kl_per_unit"]) == pytest.approx(report["loss_terms"]["kl"], rel=1e-4)
+    assert report["examples"] == len(data.labels("digits", "test"))
     x = data.load("digits")[:200]
     np.savez(tmp_path / "three.npz", x=x, labels=data.labels("digits")[:200] % 3)
     three = train.run(

@@ -416,12 +416,12 @@ class VariationalAutoencoder(Autoencoder):
         endpoints = ("anomaly_score",) if self.anomaly_threshold is None else ("anomaly_score", "is_anomaly")
         return dict.fromkeys(endpoints, why)
 
-    def active_units(self, x, threshold=0.01, batch_size=256):
+    def active_units(self, x, threshold=0.01, batch_size=256, labels=None):
         """How many latent units are used: Cov_x(E_q[z_j|x]) > threshold
-        (Burda et al. 2016, §5.2); a collapsed unit's posterior ignores x."""
-        means = np.concatenate(
-            [self.encode(tf.cast(xb, tf.float32)).numpy() for xb in evaluation_batches(x, batch_size)]
-        )
+        (Burda et al. 2016, §5.2); a collapsed unit's posterior ignores x.
+        A conditional model's are of E_q[z_j|x, y], given `labels` (N,)."""
+        batches = self._scored_batches(x, labels, batch_size)
+        means = np.concatenate([self.posterior_parameters(xb)[0].numpy() for xb in batches])
         return int(np.sum(means.var(axis=0) > threshold))
 
     def sample(self, n, seed=None):
