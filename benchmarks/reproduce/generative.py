@@ -15,8 +15,8 @@ import time
 import keras
 import numpy as np
 
+from benchmarks.reproduce import sample_quality as sample_quality_study
 from benchmarks.reproduce.common import mnist, mnist_labels, run_record, set_seed, timed_fit, write_json
-from benchmarks.reproduce.sample_quality import samples_figure
 from keras_ae import get_model, sample_quality
 from keras_ae.ex_post import ExPostDensity
 
@@ -52,8 +52,7 @@ class Config:
     seed: int = 0
 
 
-def add_arguments(parser):
-    parser.add_argument("--samples", type=int, default=Config.samples, help="samples per sampler")
+add_arguments = sample_quality_study.add_arguments  # --samples
 
 
 def configure(args):
@@ -172,6 +171,6 @@ def run(args):
         print(f"{NAME}: {name} {entry}", flush=True)
         write_json(args.out, NAME, {**payload, "results": results, "wall_seconds": round(time.time() - t0, 1)})
     payload.update(results=results, wall_seconds=round(time.time() - t0, 1))
-    payload["figures"] = [samples_figure(shown, args.out, NAME)]
+    payload["figures"] = [sample_quality_study.samples_figure(shown, args.out, NAME)]
     write_json(args.out, NAME, payload)
     return payload
