@@ -12,6 +12,7 @@ started again continues, bit-identical to an uninterrupted run.
 
 import csv
 import dataclasses
+import glob
 import math
 import os
 import time
@@ -480,6 +481,50 @@ def paper_curve_figure(out, name, curve, state, schedule):
     return save_figure(fig, out, f"{name}_curve", gray=False)
 
 
+def equal_budget_figure(out, epochs):
+    """The `--schedule paper` runs of OUT compressed to the same `epochs` (vae_*_dynamic_paper<epochs>*.json):
+    each one's validation −ELBO (the IWAE's −bound too) by epoch, and its test NLL; OUT/vae_equal_budget<epochs>.png.
+    """
+    runs = sorted(glob.glob(os.path.join(out, f"vae_*_dynamic_paper{epochs}*.json")))
+    runs = [
+        (os.path.basename(path)[len("vae_") : -len(".json")], read_json(out, os.path.basename(path)[:-5]))
+        for path in runs
+    ]
+    if not runs:
+        return None
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
+    for name, result in runs:
+        label = name.replace(f"_dynamic_paper{epochs}", "").replace("_z1_", ", z1 = ")
+        validated = [r for r in result.get("curve", []) if "val_elbo" in r]
+        (line,) = ax.plot(
+            [r["epoch"] for r in validated], [-r["val_elbo"] for r in validated], lw=1, label=f"{label}: valid −ELBO"
+        )
+        if label.startswith("iwae"):
+            ax.plot(
+                [r["epoch"] for r in validated],
+                [r["val_loss"] for r in validated],
+                ls=":",
+                lw=1,
+                color=line.get_color(),
+                label=f"{label}: valid −bound (k=50)",
+            )
+        if "test_nll" in result:
+            ax.axhline(
+                result["test_nll"],
+                color=line.get_color(),
+                ls="--",
+                lw=0.8,
+                label=f"{label}: test NLL {result['test_nll']:.2f} ({result['active_units']} active units)",
+            )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nats")
+    ax.set_ylim(84, 150)
+    ax.legend(fontsize=6)
+    ax.set_title(f"the IWAE paper's schedule compressed to {epochs} epochs, dynamic MNIST", fontsize=9)
+    return save_figure(fig, out, f"vae_equal_budget{epochs}", gray=False)
+
+
 BACKUP, SELECTED, LAST, CURVE = "backup", "selected.weights.h5", "last.weights.h5", "curve.csv"
 
 
@@ -682,4 +727,6 @@ def run_paper(args, config):
     )
     state["figure"] = paper_curve_figure(args.out, name, curve, state, paper_schedule(config))
     write_json(args.out, name, state)
+    if config.epochs_scale != 1 and config.binarization == "dynamic":
+        equal_budget_figure(args.out, config.epochs)
     return state
