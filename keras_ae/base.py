@@ -65,6 +65,10 @@ class Autoencoder(keras.Model):
     # `fit(x, labels)` (or a dataset of (x, labels)) and `model((x, labels))`, and its hooks (`loss_terms`,
     # `encode`, `decode`) take the argument `labels`, int (batch,). Any other model refuses y.
     conditional = False
+    # Whether the model has a prior learned after it (`vqvae`'s PixelCNN): it then has
+    # `fit_prior(x, epochs, batch_size, validation_data, verbose)`, which `keras-ae train` calls after
+    # `fit`, and `prior_fitted`, after which `sample(n, seed)` draws from it.
+    learned_prior = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

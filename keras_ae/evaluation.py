@@ -214,7 +214,7 @@ def evaluate(
             grid = keras.ops.convert_to_numpy(model.latent_grid(20))
             grid = images.tile(np.clip(grid, 0, 1).reshape((-1, *shape)), 20)
             figures["latent_manifold"] = images.png_bytes(grid, SHOWN_SIDE)
-    if getattr(model, "prior_fitted", False):  # a learned prior: the VQ-VAE's PixelCNN
+    if model.learned_prior and model.prior_fitted:  # the VQ-VAE's PixelCNN
         samplers["prior"] = lambda n, seed: model.sample(n, seed=seed)
     unconditional_codes = len(model.code_shape) == 1 and labels is None  # a mixture of code vectors
     if x_train is not None and len(x_train) >= 10 and unconditional_codes:

@@ -267,7 +267,7 @@ def _train_in(out, setup):
         print(f"Stopped on a NaN loss; {out} holds no model.")
         shutil.rmtree(backup_dir, ignore_errors=True)
         return Result(config, model, history, out, stopped_on_nan=True)
-    if hasattr(model, "fit_prior") and config["prior_epochs"]:
+    if model.learned_prior and config["prior_epochs"]:
         _fit_prior(model, source, config, setup.strategy, seed, dynamic)
     rate = config["anomaly_false_positive_rate"]
     if rate is not None:  # on the validation batches `fit` evaluated, before model.keras is saved

@@ -65,6 +65,8 @@ class VQVAE(ReconstructingAutoencoder):
     loss_term_names = ("reconstruction", "codebook", "commitment")
     faster_under_xla_on_cpu = False  # convolutions, as ConvAutoencoder
 
+    learned_prior = True
+
     def __init__(
         self,
         input_shape,
