@@ -495,7 +495,7 @@ def equal_budget_figure(out, epochs):
     fig = Figure(figsize=(6, 3.6))
     ax = fig.subplots()
     for name, result in runs:
-        label = name.replace(f"_dynamic_paper{epochs}", "").replace("_z1_", ", z1 = ")
+        label = name.replace(f"_dynamic_paper{epochs}", "").replace("_z1_", ", z1 = ").replace("_batch", ", batch ")
         validated = [r for r in result.get("curve", []) if "val_elbo" in r]
         (line,) = ax.plot(
             [r["epoch"] for r in validated], [-r["val_elbo"] for r in validated], lw=1, label=f"{label}: valid −ELBO"
@@ -635,6 +635,8 @@ def run_paper(args, config):
         name += str(config.epochs)
     if config.variant == "hierarchical" and config.lower_latent_dim != Config.lower_latent_dim:
         name += f"_z1_{config.lower_latent_dim}"
+    if config.batch_size != Config.batch_size:
+        name += f"_batch{config.batch_size}"
     if args.quick:
         name += "_quick"
     directory = os.path.join(args.work_dir, f"{name}_schedule")
