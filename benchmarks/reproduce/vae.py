@@ -273,9 +273,9 @@ def paper_protocol(config, resumes=()):
     stages = ", ".join(f"{epochs}" for epochs, _ in schedule)
     scaled = "" if config.epochs_scale == 1 else f"; every stage's 3^i epochs x{config.epochs_scale:g}, rounded"
     batch = (
-        "the paper's 20: measured on one core of this machine, an epoch takes 3.4 s at batch 100 and 6.7 s at "
-        "batch 20 (the 784x200 matmuls of 20 rows are too small to use the CPU), so 3280 epochs would take "
-        "about 6 h at batch 20; batch 100 makes 5x fewer Adam steps"
+        "not the paper's 20, chosen when batch 20 measured twice as slow an epoch; it no longer is (165 epochs on "
+        "one core beside another run: 479 s at batch 100, 422 s at batch 20), and batch 100's 5x fewer Adam steps "
+        "cost 3.5 nats at 165 epochs (docs/results.md §2): use --batch-size 20"
         if config.batch_size == 100
         else "the paper's"
         if config.batch_size == 20
