@@ -99,19 +99,29 @@ class PixelCNN(keras.Model):
             h = layer(h)
         return self.logits(h)
 
-    def sample(self, n, seed=None):
+    def sample(self, n, seed=None, batch_size=256):
         """n code grids c ~ p(c), (n, h, w) int32 numpy, drawn position by position in raster order: each
-        position from p(c_i | c_<i) given the ones drawn before it (h · w passes of the network)."""
-        rng = np.random.default_rng(seed)
-        codes = np.zeros((validation.check_positive_int(n=n), *self.grid_shape), np.int32)
-        for row in range(self.grid_shape[0]):
-            for column in range(self.grid_shape[1]):
-                logits = ops.convert_to_numpy(self(codes)[:, row, column]).astype(np.float64)
-                probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-                cumulative = np.cumsum(probabilities, axis=1)
-                # inverse-CDF draw; min() guards the rounding of the last cumulative sum
-                drawn = np.sum(cumulative < rng.random((n, 1)) * cumulative[:, -1:], axis=1)
-                codes[:, row, column] = np.minimum(drawn, self.num_codes - 1)
+        position from p(c_i | c_<i) given the ones drawn before it (h · w passes of the network a batch).
+        `batch_size` grids go through the network at once; the draws do not depend on it."""
+        n = validation.check_positive_int(n=n)
+        batch_size = validation.check_positive_int(batch_size=batch_size)
+        # one uniform a position and grid, drawn up front in raster order: a batch's draws are those of the whole
+        uniforms = np.random.default_rng(seed).random((int(np.prod(self.grid_shape)), n, 1))
+        return np.concatenate(
+            [self._sample_batch(uniforms[:, start : start + batch_size]) for start in range(0, n, batch_size)]
+        )
+
+    def _sample_batch(self, uniforms):
+        """The grids of `uniforms` (h · w, batch, 1): each position by the inverse CDF of its categorical, by hand
+        because numpy's and Keras's categorical samplers take no given uniforms."""
+        codes = np.zeros((uniforms.shape[1], *self.grid_shape), np.int32)
+        for position, uniform in enumerate(uniforms):
+            row, column = divmod(position, self.grid_shape[1])
+            logits = ops.convert_to_numpy(self(codes)[:, row, column]).astype(np.float64)
+            probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+            cumulative = np.cumsum(probabilities, axis=1)
+            drawn = np.sum(cumulative < uniform * cumulative[:, -1:], axis=1)
+            codes[:, row, column] = np.minimum(drawn, self.num_codes - 1)  # min(): the last sum's rounding
         return codes
 
     def get_config(self):

@@ -290,15 +290,15 @@ class VQVAE(ReconstructingAutoencoder):
         self.prior_fitted = True
         return history
 
-    def sample_codes(self, n, seed=None):
-        """n code grids drawn from the prior, position by position: (n, h, w) int32 numpy."""
+    def sample_codes(self, n, seed=None, batch_size=256):
+        """n code grids drawn from the prior, position by position, `batch_size` at a time: (n, h, w) int32 numpy."""
         if not self.prior_fitted:
             raise ValueError("The VQ-VAE's prior is not fitted: call model.fit_prior(x_train) first.")
-        return self.prior.sample(n, seed)
+        return self.prior.sample(n, seed, batch_size)
 
     def sample(self, n, seed=None, batch_size=256):
         """n samples decode(c), c ~ the PixelCNN prior: (n, *input_shape) numpy float32."""
-        codes = self.sample_codes(n, seed)
+        codes = self.sample_codes(n, seed, batch_size)
         return np.concatenate(
             [np.asarray(self.decode(codes[i : i + batch_size]), np.float32) for i in range(0, n, batch_size)]
         )
