@@ -261,18 +261,18 @@ def _sample_quality(quality, classifier_name, x, x_train, samplers, verbose, lab
     n = min(SAMPLE_QUALITY_EXAMPLES, len(x))
     reference = classifier.features(x[:n])  # once, for every sampler
 
-    def scored(images):
-        return quality.sample_quality_of_features(classifier.features(np.clip(images, 0, 1)), reference, name)
+    def scored(samples):
+        return quality.sample_quality_of_features(classifier.features(np.clip(samples, 0, 1)), reference, name)
 
     results = {}
     draws = {"training_set": lambda: x_train[:n]} if x_train is not None else {}
     draws.update({sampler: functools.partial(sample, n, 0) for sampler, sample in samplers.items()})
     progress = keras.utils.Progbar(len(draws), unit_name="sampler", verbose=int(verbose))
     for sampler, draw in draws.items():
-        images = draw()
-        results[sampler] = scored(images)
+        samples = draw()
+        results[sampler] = scored(samples)
         if labels is not None and sampler == "prior":
-            predicted = np.argmax(_predicted(classifier, np.clip(images, 0, 1), 500), axis=1)
+            predicted = np.argmax(_predicted(classifier, np.clip(samples, 0, 1), 500), axis=1)
             results[sampler]["label_agreement"] = float(np.mean(predicted == np.resize(labels, n)))
         progress.add(1)
     return {"classifier": classifier_name, "examples": n, "against": "held-out inputs", **results}

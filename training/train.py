@@ -326,11 +326,9 @@ def _head(source, split):
 def _examples(source, model):
     """What the model's pictures show (`summary_images`): the validation split's first examples, with their
     labels for a conditional model."""
-    x = _head(source, "validation")
     if not model.conditional:
-        return x
-    labels = pipeline.stream(source, "validation", len(x), seed=0, labels=True).take(1).get_single_element()[1]
-    return x, labels.numpy()
+        return _head(source, "validation")
+    return pipeline.head(source, "validation", _HEAD, labels=True)
 
 
 def _sibling(name):

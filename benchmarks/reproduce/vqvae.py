@@ -63,13 +63,6 @@ def normalized_reconstruction_loss(model, x):
     return float(np.mean((x - model.predict(x, batch_size=1000, verbose=0)) ** 2))
 
 
-def nats_per_code(model, x):
-    """The prior's cross-entropy −log p(c_i | c_<i) of the code grids of x, mean over the grids' positions."""
-    codes = model.codes(x, batch_size=1000)
-    logits = model.prior.predict(codes, batch_size=1000, verbose=0)
-    return float(np.mean(keras.losses.sparse_categorical_crossentropy(codes, logits, from_logits=True)))
-
-
 def run(args):
     config = configure(args)
     start = time.time()
@@ -112,7 +105,7 @@ def run(args):
         "last_epoch_normalized_reconstruction_loss": history.history["reconstruction"][-1] / 784,
         "perplexity": {split: evaluation[split]["perplexity"] for split in x},
         "codes_used": {split: evaluation[split]["codes_used"] for split in x},
-        "prior_nats_per_code": {split: nats_per_code(model, x[split]) for split in x},
+        "prior_nats_per_code": {split: model.prior_nats_per_code(model.codes(x[split], 1000), 1000) for split in x},
         "prior_validation_curve": prior_history.history.get("val_loss"),
         "train_seconds": round(seconds, 1),
         "prior_train_seconds": round(prior_seconds, 1),

@@ -251,6 +251,12 @@ class VQVAE(ReconstructingAutoencoder):
         )
 
     # ------------------------------------------------------------------ prior
+    def prior_nats_per_code(self, codes, batch_size=256):
+        """The prior's cross-entropy −log p(c_i | c_<i) of code grids (N, h, w), mean over their positions: the
+        nats per code its training minimizes."""
+        logits = self.prior.predict(codes, batch_size=batch_size, verbose=0)
+        return float(np.mean(keras.losses.sparse_categorical_crossentropy(codes, logits, from_logits=True)))
+
     def codes(self, x, batch_size=256):
         """The code indices of x, (N, *input_shape) in batches of `batch_size` or a dataset of x batches: (N, h, w)
         int32 numpy, whole in memory (4 bytes a grid position: 1.6 GB for a million 20x20 grids)."""

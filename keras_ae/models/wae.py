@@ -47,8 +47,8 @@ class WassersteinAutoencoder(MLPAutoencoder):
 
     def penalties(self, x, h, training=False):
         z = tf.cast(h, tf.float32)
-        prior = random_normal(tf.shape(z), self.seed_generator)  # z~ ~ N(0, I), one per code
-        mmd = losses.inverse_multiquadratic_mmd(global_batch(z), global_batch(prior), self.kernel_scales)
+        prior_draws = random_normal(tf.shape(z), self.seed_generator)  # z~ ~ N(0, I), one per code
+        mmd = losses.inverse_multiquadratic_mmd(global_batch(z), global_batch(prior_draws), self.kernel_scales)
         return {"mmd": self.mmd_weight * mmd}  # λ MMD²_u(q(z), p(z))  (Algorithm 2)
 
     def get_config(self):
