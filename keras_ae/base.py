@@ -579,14 +579,21 @@ class ReconstructingAutoencoder(Autoencoder):
         inputs = self.corrupt(x) if training else x
         h = self.encode(inputs, training=training)
         output = self.decoder_output(h, training=training)
+        return {
+            "reconstruction": self.reconstruction_error(x, output),
+            **self.penalties(inputs, h, training),
+            **self.weight_decay_term(),
+        }
+
+    def reconstruction_error(self, x, output):
+        """The configured loss of x against the decoder's raw `output` (logits for "bce"), mean over the batch."""
         if self.reconstruction_loss == "bce":
-            reconstruction = losses.sigmoid_cross_entropy(x, output)
-        else:
-            reconstruction = losses.squared_error(x, self.output_activation_fn(output))
-        terms = {"reconstruction": tf.reduce_mean(reconstruction), **self.penalties(inputs, h, training)}
-        if self.weight_decay:
-            terms["weight_decay"] = self.weight_decay * self.squared_kernel_norm()
-        return terms
+            return tf.reduce_mean(losses.sigmoid_cross_entropy(x, output))
+        return tf.reduce_mean(losses.squared_error(x, self.output_activation_fn(output)))
+
+    def weight_decay_term(self):
+        """{"weight_decay": λ Σ ||W||²} with a weight decay λ, else {}."""
+        return {"weight_decay": self.weight_decay * self.squared_kernel_norm()} if self.weight_decay else {}
 
     def squared_kernel_norm(self, network=None):
         """Σ ||W||² over the kernels of `network` (by default the model; biases excluded; a tied kernel once)."""

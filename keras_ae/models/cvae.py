@@ -12,22 +12,20 @@ How y travels: the argument `labels`, int (batch,), of this model's `loss_terms`
 an unconditional model's hooks keep their signatures, as the base passes labels to a
 conditional model only (`Autoencoder.conditional`: `fit(x, labels)`, a dataset of (x,
 labels)). `model((x, labels))` and `predict((x, labels))` take the pair, Keras' convention
-for a model of two inputs. Inside, the VAE's hooks `posterior_parameters`,
-`decoder_parameters` and `posterior_draws` get the pair (x, y) or (z, y) in place of x or z,
-so the VAE's `loss_terms`, `encode` and `decode` run unchanged around them: no copy of them.
+for a model of two inputs. Inside, the VAE's hooks `posterior_parameters` and
+`decoder_parameters` get the pair (x, y) or (z, y) in place of x or z, and `observed` and
+`decoder_inputs` say where x and y are in it, so the VAE's `posterior_draws`, `loss_terms`,
+`encode` and `decode` run unchanged around them: no copy of them.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_ae import images, layers, validation
 from keras_ae.endpoints import Endpoint, label_input, sample_endpoint
-from keras_ae.models.vae import PosteriorDraws, VariationalAutoencoder
+from keras_ae.models.vae import VariationalAutoencoder
 from keras_ae.registry import register
-
-tfd = tfp.distributions
 
 
 @register("cvae")
@@ -78,16 +76,13 @@ class ConditionalVariationalAutoencoder(VariationalAutoencoder):
         y = tf.broadcast_to(y, tf.concat([tf.shape(z)[:-1], [self.num_classes]], axis=0))
         return self.apply_network(self.decoder, tf.concat([z, y], axis=-1), training=training)
 
-    def posterior_draws(self, inputs, num_samples, training=False, at_mean=False):
-        """`num_samples` draws z ~ q(z|x, y) per example of the pair (x, y), and log p(x|z, y),
-        log q(z|x, y), log p(z) at them (`PosteriorDraws`)."""
-        x, labels = inputs
-        loc, scale = self.posterior_parameters(inputs, training=training)
-        q = tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
-        z = loc + scale * self.epsilon(tf.concat([[num_samples], tf.shape(loc)], axis=0), at_mean)
-        log_px_z = self.log_prob_x_given_z(self.decoder_parameters((z, labels), training=training), x)
-        prior = self.prior()
-        return PosteriorDraws(z, log_px_z, q.log_prob(z), prior.log_prob(z), posterior=q, prior=prior)
+    def observed(self, inputs):
+        """x, of the pair (x, y)."""
+        return inputs[0]
+
+    def decoder_inputs(self, z, inputs):
+        """(z, y) for draws z of the pair (x, y)."""
+        return z, inputs[1]
 
     def _binarize(self, inputs):
         x, labels = inputs

@@ -16,7 +16,9 @@ conditional VAE) is a subclass in one file that overrides one of them:
 - `bound(draws, reconstruction, regularizer)`: the objective maximized per
   example, the β-weighted ELBO, or the IWAE bound with `num_samples` > 1;
 - `posterior_draws(x, num_samples, at_mean)`: z ~ q(z|x) and the
-  log-densities, for a posterior of another form (`hierarchical_vae`).
+  log-densities, for a posterior of another form (`hierarchical_vae`);
+- `observed(inputs)`, `decoder_inputs(z, inputs)`: where x and the
+  decoder's input are when the inputs hold more than x (`cvae`).
 
 Shapes: x is (batch, *input_shape); z is (batch, latent_dim), or
 (samples, batch, latent_dim) when several posterior samples are drawn.
@@ -258,9 +260,18 @@ class VariationalAutoencoder(Autoencoder):
         loc, scale = self.posterior_parameters(x, training=training)
         q = tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
         z = loc + scale * self.epsilon(tf.concat([[num_samples], tf.shape(loc)], axis=0), at_mean)
-        log_px_z = self.log_prob_x_given_z(self.decoder_parameters(z, training=training), x)
+        params = self.decoder_parameters(self.decoder_inputs(z, x), training=training)
+        log_px_z = self.log_prob_x_given_z(params, self.observed(x))
         prior = self.prior()
         return PosteriorDraws(z, log_px_z, q.log_prob(z), prior.log_prob(z), posterior=q, prior=prior)
+
+    def observed(self, inputs):
+        """The x that p(x|z) scores, of the inputs `posterior_draws` gets: the inputs; a conditional model's x."""
+        return inputs
+
+    def decoder_inputs(self, z, inputs):
+        """What the decoder reads for draws z of `inputs`: z; a conditional model's (z, y)."""
+        return z
 
     def epsilon(self, shape, at_mean=False):
         """ε ~ N(0, I) of `shape` (samples, batch, ...), drawn per example, for the

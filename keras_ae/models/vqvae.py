@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae import compat, layers, losses, replicas, validation
+from keras_ae import compat, layers, replicas, validation
 from keras_ae.base import ReconstructingAutoencoder, evaluation_batches
 from keras_ae.models.pixelcnn import PixelCNN
 from keras_ae.registry import register
@@ -191,10 +191,6 @@ class VQVAE(ReconstructingAutoencoder):
         z_q = self.code_vectors(codes)
         # Straight-through estimator (§3.2): the decoder reads z_q, its gradient goes to z_e unchanged.
         output = self.decoder_output(tf.cast(z_e + tf.stop_gradient(z_q - z_e), self.compute_dtype), training)
-        if self.reconstruction_loss == "bce":
-            reconstruction = losses.sigmoid_cross_entropy(x, output)
-        else:
-            reconstruction = losses.squared_error(x, self.output_activation_fn(output))
 
         def per_example(squares):  # summed over the grid and D, mean over the batch
             return tf.reduce_mean(tf.reduce_sum(squares, axis=[1, 2, 3]))
@@ -203,17 +199,16 @@ class VQVAE(ReconstructingAutoencoder):
         counts = _global_sum(tf.reduce_sum(one_hot, axis=0))  # n_k, of the global batch
         ema = self.codebook_update == "ema"
         terms = {
-            "reconstruction": tf.reduce_mean(reconstruction),
+            "reconstruction": self.reconstruction_error(x, output),
             # ||sg[z_e] − e||²  (eq. 3); the EMA moves the codes instead
             "codebook": tf.zeros([]) if ema else per_example(tf.square(tf.stop_gradient(z_e) - z_q)),
             # β ||z_e − sg[e]||²  (eq. 3)
             "commitment": self.commitment_weight * per_example(tf.square(z_e - tf.stop_gradient(z_q))),
             **code_statistics(counts),
+            **self.weight_decay_term(),
         }
         if ema and training:
             self._update_codebook(tf.reshape(z_e, [-1, self.latent_dim]), one_hot, counts)
-        if self.weight_decay:
-            terms["weight_decay"] = self.weight_decay * self.squared_kernel_norm()
         return terms
 
     def _update_codebook(self, z, one_hot, counts):
