@@ -8,8 +8,10 @@ from keras_ae.models.mlp import MLPAutoencoder
 from keras_ae.registry import register
 
 
-class RegularizedCode:
-    """The RAE-L2 penalties on a `ReconstructingAutoencoder`'s `penalties` hook.
+@register("rae")
+class RegularizedAutoencoder(MLPAutoencoder):
+    """The RAE-L2 of Ghosh et al. (2020): an MLP autoencoder with a linear code and the RAE-L2 penalties on the
+    base's `penalties` hook.
 
     "From variational to deterministic autoencoders" (Ghosh et al. 2020, §3): L_RAE = ||x − x~||² + β L_Z +
     λ L_REG, with L_Z = ½||z||² (`code_penalty`, mean over the batch) and, for RAE-L2, L_REG = Σ ||W||² over
@@ -23,8 +25,10 @@ class RegularizedCode:
         decoder_l2_weight: λ; 1e-7, the same configuration's. 0 gives the paper's plain RAE.
         (The authors' code averages the squared error over the P pixels and z² over the d code units: there
         the same β and λ weigh P/d and P times more against the reconstruction than here, where both are sums.)
+        Other arguments: see `MLPAutoencoder`.
     """
 
+    linear_code = True
     loss_term_names = ("reconstruction", "code_penalty", "decoder_l2")
 
     def __init__(self, input_shape, latent_dim, code_penalty_weight=1e-4, decoder_l2_weight=1e-7, **kwargs):
@@ -48,13 +52,3 @@ class RegularizedCode:
             "code_penalty_weight": self.code_penalty_weight,
             "decoder_l2_weight": self.decoder_l2_weight,
         }
-
-
-@register("rae")
-class RegularizedAutoencoder(RegularizedCode, MLPAutoencoder):
-    """The RAE-L2 of Ghosh et al. (2020) on an MLP autoencoder with a linear code.
-
-    Args: see `RegularizedCode` and `MLPAutoencoder`.
-    """
-
-    linear_code = True

@@ -235,9 +235,8 @@ class VQVAE(ReconstructingAutoencoder):
         size = tf.shape(everyone)[0]
         # One draw per code from the model's seed generator: the same state, so the same draws, on every replica
         # (not random_ops', which would give each replica the rows of its own examples).
-        draws = keras.random.uniform([self.num_codes], seed=self.seed_generator)
-        picks = tf.cast(draws * tf.cast(size, tf.float32), tf.int32)
-        seeds = tf.gather(everyone, tf.minimum(picks, size - 1))
+        picks = keras.random.randint([self.num_codes], 0, tf.maximum(size, 1), seed=self.seed_generator)
+        seeds = tf.gather(everyone, picks)
         dead = (ema_counts < self.dead_code_threshold) & (size > 0)
         return (
             tf.where(dead, tf.ones_like(ema_counts), ema_counts),
