@@ -22,38 +22,32 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ae import images, layers, validation
+from keras_ae import images, validation
 from keras_ae.endpoints import Endpoint, label_input, sample_endpoint
-from keras_ae.models.vae import VariationalAutoencoder
+from keras_ae.models.vae import MLPVariationalAutoencoder
 from keras_ae.registry import register
 
 
 @register("cvae")
-class ConditionalVariationalAutoencoder(VariationalAutoencoder):
+class ConditionalVariationalAutoencoder(MLPVariationalAutoencoder):
     """A VAE whose MLP encoder reads [x, one_hot(y)] and whose decoder reads [z, one_hot(y)].
 
     Args:
         num_classes: K, the number of classes; labels are ints in [0, K).
-        hidden_units: sizes of the encoder's hidden layers; the decoder mirrors them.
-        activation: the hidden layers' activation.
-        Other arguments: see `VariationalAutoencoder`.
+        Other arguments: see `MLPVariationalAutoencoder`.
     """
 
     conditional = True
 
-    def __init__(self, input_shape, latent_dim, num_classes=10, hidden_units=(500,), activation="tanh", **kwargs):
+    def __init__(self, input_shape, latent_dim, num_classes=10, **kwargs):
+        self.num_classes = validation.check_positive_int(num_classes=num_classes)  # the networks' input sizes
         super().__init__(input_shape, latent_dim, **kwargs)
-        self.num_classes = validation.check_positive_int(num_classes=num_classes)
-        self.hidden_units = validation.check_hidden_units(hidden_units)
-        self.activation = activation
-        # [x, one_hot(y)] (num_features + K) -> hidden -> [μ, raw σ] (2 * latent_dim)
-        self.encoder = layers.dense_encoder(
-            (self.num_features + self.num_classes,), self.hidden_units, 2 * self.latent_dim, activation, None, "encoder"
-        )
-        # [z, one_hot(y)] (latent_dim + K) -> hidden -> likelihood parameters, one per pixel
-        self.decoder = layers.dense_decoder(
-            self.latent_dim + self.num_classes, self.hidden_units, self.feature_shape, activation, "decoder"
-        )
+
+    def encoder_input_shape(self):
+        return (self.num_features + self.num_classes,)
+
+    def decoder_input_size(self):
+        return self.latent_dim + self.num_classes
 
     def one_hot(self, labels, count=None):
         """one_hot(y), float32 (batch, K), of labels int (batch,) for `count` examples, checked
@@ -169,9 +163,4 @@ class ConditionalVariationalAutoencoder(VariationalAutoencoder):
         ]
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "num_classes": self.num_classes,
-            "hidden_units": self.hidden_units,
-            "activation": self.activation,
-        }
+        return {**super().get_config(), "num_classes": self.num_classes}

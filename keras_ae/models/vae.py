@@ -519,12 +519,20 @@ class MLPVariationalAutoencoder(VariationalAutoencoder):
         self.activation = activation
         # x -> hidden -> [μ, raw σ] (2 * latent_dim)
         self.encoder = layers.dense_encoder(
-            self.feature_shape, self.hidden_units, 2 * self.latent_dim, activation, None, "encoder"
+            self.encoder_input_shape(), self.hidden_units, 2 * self.latent_dim, activation, None, "encoder"
         )
         # z -> hidden -> likelihood parameters (logits or loc), one per pixel
         self.decoder = layers.dense_decoder(
-            self.latent_dim, self.hidden_units, self.feature_shape, activation, "decoder"
+            self.decoder_input_size(), self.hidden_units, self.feature_shape, activation, "decoder"
         )
+
+    def encoder_input_shape(self):
+        """What the encoder reads: x, (*input_shape); a conditional model's [x, one_hot(y)]."""
+        return self.feature_shape
+
+    def decoder_input_size(self):
+        """What the decoder reads: z, latent_dim; a conditional model's [z, one_hot(y)]."""
+        return self.latent_dim
 
     def get_config(self):
         return {**super().get_config(), "hidden_units": self.hidden_units, "activation": self.activation}
