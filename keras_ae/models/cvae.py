@@ -103,10 +103,8 @@ class ConditionalVariationalAutoencoder(MLPVariationalAutoencoder):
     def sample(self, n, labels, seed=None):
         """n draws of the decoder mean at z ~ p(z) given labels, an int (every draw's class)
         or ints (n,): (n, *input_shape)."""
-        n = int(n)
-        labels = np.full(n, labels) if np.ndim(labels) == 0 else labels
-        z = keras.random.normal((n, self.latent_dim), seed=self.seed_generator if seed is None else seed)
-        return self.decode(z, labels)
+        labels = np.full(int(n), labels) if np.ndim(labels) == 0 else labels
+        return self.decode(self.prior_draws(n, seed), labels)
 
     # ------------------------------------------------------ what it offers
     def summary_images(self, examples):

@@ -437,8 +437,11 @@ class VariationalAutoencoder(Autoencoder):
 
     def sample(self, n, seed=None):
         """n draws of the decoder mean at z ~ p(z): (n, *input_shape)."""
-        z = keras.random.normal((int(n), self.latent_dim), seed=self.seed_generator if seed is None else seed)
-        return self.decode(z)
+        return self.decode(self.prior_draws(n, seed))
+
+    def prior_draws(self, n, seed=None):
+        """n draws z ~ N(0, I), (n, latent_dim), from `seed` or, without one, the model's seed generator."""
+        return keras.random.normal((int(n), self.latent_dim), seed=self.seed_generator if seed is None else seed)
 
     def latent_grid(self, n, low=0.05, high=0.95):
         """Decodes an n×n grid of standard-Normal quantiles in a 2-D latent
