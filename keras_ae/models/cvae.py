@@ -139,8 +139,7 @@ class ConditionalVariationalAutoencoder(MLPVariationalAutoencoder):
             return {"reconstruction": self((x, y), training=False)}
 
         def encode(x, y):
-            loc, scale = self.posterior_parameters((x, y))
-            return {"mean": loc, "log_variance": 2.0 * tf.math.log(scale)}
+            return self.posterior_outputs((x, y))
 
         def decode(z, y):
             return {"reconstruction": self.decode(z, y)}

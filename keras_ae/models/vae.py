@@ -454,6 +454,11 @@ class VariationalAutoencoder(Autoencoder):
         return self.decode(tf.stack([tf.reshape(z1, [-1]), tf.reshape(z2, [-1])], axis=1))
 
     # ------------------------------------------------------ what it offers
+    def posterior_outputs(self, x):
+        """q(z|x) as the `encode` endpoint gives it: {"mean": μ, "log_variance": log σ² = 2 log σ}."""
+        loc, scale = self.posterior_parameters(x)
+        return {"mean": loc, "log_variance": 2.0 * tf.math.log(scale)}
+
     def export_endpoints(self):
         """The base's endpoints, with `encode` giving q(z|x)'s mean and
         log-variance, `decode` taking z, and `sample`: eps -> the decoder mean
@@ -462,8 +467,7 @@ class VariationalAutoencoder(Autoencoder):
         latent = (self.latent_dim,)
 
         def encode(x):
-            loc, scale = self.posterior_parameters(x)
-            return {"mean": loc, "log_variance": 2.0 * tf.math.log(scale)}
+            return self.posterior_outputs(x)
 
         def decode(z):
             return {"reconstruction": self.decode(z)}
