@@ -8,6 +8,8 @@ run survives being killed, with the pieces training/train.py resumes with (`trai
 every 10 epochs in runs/reproduce/<name>_schedule/backup (training.backup), from which the same command
 started again continues, bit-identical to an uninterrupted run.
 `--variant hierarchical` is the paper's two-stochastic-layer VAE (keras_ae hierarchical_vae).
+`--recipe authors_code` follows, where the paper is silent, the authors' released code (github.com/yburda/iwae):
+its data split, output bias and Adam (`AUTHORS_CODE`); the paper schedule then scores the last weights, as it does.
 """
 
 import csv
@@ -49,6 +51,12 @@ GOAL_NLL = {
     ("vae", "static"): 89.5,
     ("hierarchical", "dynamic"): 85.3,
 }
+# Where the authors' released code (github.com/yburda/iwae) differs from the paper's text and from Keras defaults.
+AUTHORS_CODE = {
+    "validation_images": 400,  # datasets.binarized_mnist(n_validation=400): trains on the first 59,600 images
+    "adam_beta_1": 0.99,  # optimizers.Adam(beta_1=0.99)
+    "output_bias_clip": 0.001,  # get_train_bias_np: the output bias at logit(clip(mean training image, .001, .999))
+}
 PAPER_STAGES = 8  # i = 0…7: 3^i epochs at lr 1e-3·10^(-i/7)
 NLL_SUBSET_SEED = 0  # numpy seed of the test images scored when not all are
 
@@ -74,6 +82,7 @@ class Config:
     select_on_validation: bool = False
     nll_samples: int = 5000
     nll_examples: int = 1000
+    recipe: str = "paper"  # or "authors_code": AUTHORS_CODE where the paper is silent
     train_images: int | None = None  # None: all
     validation_images: int | None = None
     seed: int = 0
@@ -135,6 +144,14 @@ def add_arguments(parser):
         help="continue a finished run from its runs/reproduce weights, written as <name>_continued",
     )
     parser.add_argument("--eval-only", action="store_true", help="load the runs/reproduce weights, score only")
+    parser.add_argument(
+        "--recipe",
+        choices=("paper", "authors_code"),
+        default=Config.recipe,
+        help="paper: the paper's text, Keras defaults elsewhere; authors_code: the authors' released code where the "
+        "paper is silent (dynamic MNIST split 59,600/400, output bias at the logit of the mean training image, Adam "
+        "beta_1 0.99 and eps on the batch-summed gradient, the last weights scored); --schedule paper only",
+    )
 
 
 def configure(args):
@@ -150,6 +167,7 @@ def configure(args):
         nll_examples=args.nll_examples,
         seed=args.seed,
         lower_latent_dim=args.lower_latent_dim,
+        recipe=args.recipe,
     )
     if args.quick:
         config = dataclasses.replace(config, **QUICK)
@@ -164,8 +182,8 @@ def configure(args):
         if args.epochs_scale is not None:
             config = dataclasses.replace(config, epochs_scale=args.epochs_scale)
         return dataclasses.replace(config, epochs=sum(e for e, _ in paper_schedule(config)))
-    if args.epochs_scale is not None:
-        raise SystemExit("--epochs-scale is for --schedule paper")
+    if args.epochs_scale is not None or args.recipe != Config.recipe:
+        raise SystemExit("--epochs-scale and --recipe are for --schedule paper")
     return dataclasses.replace(config, epochs=args.epochs) if args.epochs else config
 
 
@@ -187,15 +205,32 @@ def paper_learning_rate(schedule):
     return learning_rate
 
 
-def load_splits(data_dir, binarization):
+def load_splits(data_dir, binarization, recipe="paper"):
     """(train, validation, test) as (N, 784): the intensities of the training images, binarized anew at every
-    step, and the held-out splits binarized once; or Larochelle's fixed binarization of all three."""
+    step, and the held-out splits binarized once; or Larochelle's fixed binarization of all three.
+
+    The "authors_code" recipe's dynamic split: the first 59,600 of MNIST's 60k training images train, the last 400
+    validate (binarized once, the last 400 of the usual validation draw, so the test set's draw is unchanged).
+    """
     if binarization == "static":
         return tuple(
             data.load("binarized_mnist", split=s, data_dir=data_dir).reshape(-1, 784)
             for s in ("train", "validation", "test")
         )
-    return (mnist(data_dir, "train"), *mnist_binarized_once(data_dir, ("validation", "test")))
+    x_train = mnist(data_dir, "train")
+    x_valid, x_test = mnist_binarized_once(data_dir, ("validation", "test"))
+    if recipe == "authors_code":
+        held_out = AUTHORS_CODE["validation_images"]
+        x_train = np.concatenate([x_train, mnist(data_dir, "validation")[:-held_out]])  # MNIST's own order
+        x_valid = x_valid[-held_out:]
+    return x_train, x_valid, x_test
+
+
+def set_output_bias_to_data_logit(model, x_train):
+    """The Bernoulli decoder's output bias at logit(clip(mean training image)), the authors' code's start: the
+    untrained decoder then outputs each pixel's mean intensity. A sigmoid's inverse is not in keras.ops."""
+    mean = np.clip(x_train.mean(axis=0), AUTHORS_CODE["output_bias_clip"], 1 - AUTHORS_CODE["output_bias_clip"])
+    model.decoder.layers[-2].bias.assign(np.log(mean / (1 - mean)).reshape(-1))  # layers[-1] is the Reshape
 
 
 def build_model(config):
@@ -215,7 +250,12 @@ def build_model(config):
         seed=config.seed,
         **options,
     )
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_epsilon))
+    if config.recipe == "authors_code":
+        # Their gradient is the batch's sum, ours its mean: eps on the sum is eps / batch on the mean.
+        adam = {"beta_1": AUTHORS_CODE["adam_beta_1"], "epsilon": config.adam_epsilon / config.batch_size}
+    else:
+        adam = {"epsilon": config.adam_epsilon}
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, **adam))
     return model
 
 
@@ -282,20 +322,47 @@ def paper_protocol(config, resumes=()):
         else "chosen on the command line"
     )
     bound = "the IWAE bound (k=50)" if config.variant == "iwae" else "ELBO"
+    validation = f"checked every {config.validation_freq} epochs on the " + (
+        "held-out " if config.binarization == "static" else ""
+    )
+    if config.recipe == "authors_code":
+        adam = (
+            f"Adam (beta_1 {AUTHORS_CODE['adam_beta_1']}, eps {config.adam_epsilon:g} on the batch-summed gradient: "
+            f"{config.adam_epsilon / config.batch_size:g} on Keras's batch mean)"
+        )
+        selection = (
+            f"none, as in the authors' code: the last weights are scored ({bound} {validation}validation images, "
+            "binarized once, reported only)"
+        )
+        split = "MNIST's first 59,600 training images train, its last 400 validate; "
+        recipe = {
+            "recipe": "the authors' released code (github.com/yburda/iwae) where the paper is silent: "
+            + (split if config.binarization == "dynamic" else "")
+            + f"the output bias starts at logit(clip(mean training image, {AUTHORS_CODE['output_bias_clip']}, "
+            f"{1 - AUTHORS_CODE['output_bias_clip']})); Adam's beta_1 and eps as above; the last weights scored. Not "
+            "followed: their Adam's second moment starting at 1 (Keras's at 0), their unshuffled batches, their lr "
+            "rounded to 2 digits (within 1 %)"
+        }
+    else:
+        adam = f"Adam (eps {config.adam_epsilon:g})"
+        selection = (
+            f"the weights of the epoch with the best validation {bound} ({validation}validation images, binarized "
+            "once); the last weights are kept beside them; the test set is scored only at the end, on the selected "
+            "weights"
+        )
+        recipe = {}
     resumed = (
         f"resumed {len(resumes)} time(s), at epoch(s) {', '.join(map(str, resumes))}" if resumes else "never resumed"
     )
     return {
         **model_protocol(config),
-        "optimizer": f"Adam (eps {config.adam_epsilon:g}), batch {config.batch_size} ({batch}); the IWAE "
+        "optimizer": f"{adam}, batch {config.batch_size} ({batch}); the IWAE "
         f"paper's schedule: {PAPER_STAGES} stages of 3^i epochs at lr {config.learning_rate:g}·10^(-i/7), "
         f"i = 0…{PAPER_STAGES - 1} ({stages}: {config.epochs} epochs{scaled}), set at the start of each epoch by "
         "keras.callbacks.LearningRateScheduler",
         "seed": config.seed,
-        "model_selection": f"the weights of the epoch with the best validation {bound} (checked every "
-        f"{config.validation_freq} epochs on the {'held-out ' if config.binarization == 'static' else ''}"
-        "validation images, binarized once); the last weights are kept beside them; the test set is scored "
-        "only at the end, on the selected weights",
+        **recipe,
+        "model_selection": selection,
         "resumption": f"a backup every {config.checkpoint_every} epochs (training.backup.RunBackup: every model and "
         "optimizer variable, the state of the seed generator that draws the binarization and the posterior samples "
         "included, sha256-checked, the two newest kept); the same command started again restores the newest "
@@ -571,6 +638,8 @@ def train_paper(config, directory, x_train, x_valid, on_backup=None, callbacks=(
         raise ValueError("checkpoint_every must be a multiple of validation_freq")
     set_seed(config.seed)
     model = build_model(config)  # the model's dynamic binarization draws a fresh x ~ Bernoulli(p) at every step
+    if config.recipe == "authors_code":
+        set_output_bias_to_data_logit(model, x_train)  # a resumed run's restore overwrites it
     initial_epoch, best_val_loss = backup.restore(model, os.path.join(directory, BACKUP))
     curve_path = os.path.join(directory, CURVE)
     cut_curve(curve_path, initial_epoch)
@@ -637,6 +706,8 @@ def run_paper(args, config):
         name += f"_z1_{config.lower_latent_dim}"
     if config.batch_size != Config.batch_size:
         name += f"_batch{config.batch_size}"
+    if config.recipe != Config.recipe:
+        name += f"_{config.recipe}"
     if args.quick:
         name += "_quick"
     directory = os.path.join(args.work_dir, f"{name}_schedule")
@@ -689,14 +760,15 @@ def run_paper(args, config):
         )
         write_json(args.out, name, state)
 
-    x_train, x_valid, x_test = load_splits(args.data_dir, config.binarization)
+    x_train, x_valid, x_test = load_splits(args.data_dir, config.binarization, config.recipe)
     x_train, x_valid = x_train[: config.train_images], x_valid[: config.validation_images]
+    scored = LAST if config.recipe == "authors_code" else SELECTED
     if args.eval_only:
-        if not os.path.exists(os.path.join(directory, SELECTED)):
-            raise SystemExit(f"--eval-only: no {SELECTED} in {directory}")
+        if not os.path.exists(os.path.join(directory, scored)):
+            raise SystemExit(f"--eval-only: no {scored} in {directory}")
         model = build_model(config)
         state["protocol"]["evaluation"] = (
-            f"scored (--eval-only) from {SELECTED} of the run's {len(read_curve(curve_path))} epochs"
+            f"scored (--eval-only) from {scored} of the run's {len(read_curve(curve_path))} epochs"
         )
     else:
         print(
@@ -717,12 +789,15 @@ def run_paper(args, config):
         last_validation_elbo=validation[-1]["val_elbo"] if validation else None,
         curve=[rounded(r) for r in curve if "val_loss" in r or r is curve[-1]],
     )
-    model.load_weights(os.path.join(directory, SELECTED if selected else LAST))
+    if not selected:
+        scored = LAST
+    state["scored_epoch"] = selected["epoch"] if scored == SELECTED else len(curve)
+    model.load_weights(os.path.join(directory, scored))
     state.update(status="evaluating", wall_seconds_this_process=round(time.time() - t0, 1))
     write_json(args.out, name, state)
     state.update(status="done", **score(model, x_test, config), wall_seconds_this_process=round(time.time() - t0, 1))
     print(
-        f"{name}: selected epoch {state['selected_epoch']}/{config.epochs}: test NLL {state['test_nll']:.2f} ± "
+        f"{name}: scored epoch {state['scored_epoch']}/{config.epochs}: test NLL {state['test_nll']:.2f} ± "
         f"{state['test_nll_stderr']:.2f} (k={state['nll_samples']}, n={state['nll_examples']}), ELBO "
         f"{state['test_elbo']:.2f}, active units {state['active_units']}",
         flush=True,
