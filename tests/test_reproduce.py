@@ -2,10 +2,12 @@
 (benchmarks/reproduce/) report their numbers with."""
 
 import dataclasses
+import os
 import shutil
 
 import keras
 import numpy as np
+import pytest
 
 from benchmarks.reproduce import vae
 from benchmarks.reproduce.common import TimeBudget
@@ -133,3 +135,39 @@ def test_a_paper_run_killed_after_a_backup_resumes_at_its_epoch_and_lr_and_ends_
         np.testing.assert_array_equal(a, b)
     # Started again once done, it runs no epoch.
     assert _paper_run(killed_dir, x_train, x_valid)[1] == 8
+
+
+SHARED_DATA = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data")
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(SHARED_DATA, "mnist.npz")), reason="needs ../shared/data/mnist.npz")
+def test_the_authors_code_recipe_trains_on_mnists_first_59600_images_and_keeps_the_test_draw():
+    paper = vae.load_splits(SHARED_DATA, "dynamic")
+    authors = vae.load_splits(SHARED_DATA, "dynamic", "authors_code")
+    with np.load(os.path.join(SHARED_DATA, "mnist.npz"), allow_pickle=False) as f:
+        raw = f["x_train"].reshape(-1, 784) / np.float32(255)
+    assert authors[0].shape == (59600, 784) and authors[1].shape == (400, 784)
+    np.testing.assert_allclose(authors[0], raw[:59600], atol=1e-7)  # MNIST's own order, the last 400 held out
+    np.testing.assert_array_equal(authors[1], paper[1][-400:])
+    np.testing.assert_array_equal(authors[2], paper[2])  # the test images scored are the same binarized draw
+
+
+def test_the_authors_code_recipe_starts_the_decoder_at_the_mean_image_and_matches_adam_on_the_summed_gradient():
+    config = vae.Config(recipe="authors_code", batch_size=20, hidden_units=(8,), latent_dim=2)
+    model = vae.build_model(config)
+    x = np.random.default_rng(0).random((30, 784), dtype=np.float32) ** 3
+    x[:, 0] = 0.0  # clipped to 0.001
+    vae.set_output_bias_to_data_logit(model, x)
+    last = model.decoder.layers[-2]
+    last.kernel.assign(np.zeros(last.kernel.shape))  # the output is then the bias alone
+    p = keras.ops.sigmoid(model.decoder(np.zeros((1, 2), np.float32))).numpy().reshape(-1)
+    np.testing.assert_allclose(p, np.clip(x.mean(axis=0), 0.001, 0.999), rtol=1e-5)
+    # The authors' first Adam step (beta_1 0.99, eps 1e-4 on √v, not on the debiased √v̂) on the batch's summed
+    # gradient, in numpy, against Keras's on the mean; their second moment starting at 0 (theirs starts at 1).
+    variable = keras.Variable(np.zeros(3, np.float32))
+    mean_gradient = np.array([1e-5, -3e-4, 2e-2], np.float32)  # eps matters for the first two
+    model.optimizer.apply([mean_gradient], [variable])
+    summed = config.batch_size * mean_gradient.astype(np.float64)
+    m, v = (1 - 0.99) * summed, (1 - 0.999) * summed**2
+    step = -config.learning_rate * np.sqrt(1 - 0.999) / (1 - 0.99) * m / (np.sqrt(v) + 1e-4)
+    np.testing.assert_allclose(variable.numpy(), step, rtol=1e-4)
