@@ -563,6 +563,7 @@ def equal_budget_figure(out, epochs):
     ax = fig.subplots()
     for name, result in runs:
         label = name.replace(f"_dynamic_paper{epochs}", "").replace("_z1_", ", z1 = ").replace("_batch", ", batch ")
+        label = label.replace("_authors_code", ", authors' code (valid: 400 images)")
         validated = [r for r in result.get("curve", []) if "val_elbo" in r]
         (line,) = ax.plot(
             [r["epoch"] for r in validated], [-r["val_elbo"] for r in validated], lw=1, label=f"{label}: valid −ELBO"
