@@ -13,6 +13,8 @@ from benchmarks.reproduce import vae
 from benchmarks.reproduce.common import TimeBudget
 from benchmarks.reproduce.filters import dc_fraction
 
+SHARED_DATA = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data")
+
 
 def test_select_on_validation_decays_at_plateaus_stops_at_the_third_and_restores_the_best():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -137,9 +139,6 @@ def test_a_paper_run_killed_after_a_backup_resumes_at_its_epoch_and_lr_and_ends_
     assert _paper_run(killed_dir, x_train, x_valid)[1] == 8
 
 
-SHARED_DATA = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data")
-
-
 @pytest.mark.skipif(not os.path.isfile(os.path.join(SHARED_DATA, "mnist.npz")), reason="needs ../shared/data/mnist.npz")
 def test_the_authors_code_recipe_trains_on_mnists_first_59600_images_and_keeps_the_test_draw():
     paper = vae.load_splits(SHARED_DATA, "dynamic")
@@ -163,7 +162,7 @@ def test_the_authors_code_recipe_starts_the_decoder_at_the_mean_image_and_matche
     p = keras.ops.sigmoid(model.decoder(np.zeros((1, 2), np.float32))).numpy().reshape(-1)
     np.testing.assert_allclose(p, np.clip(x.mean(axis=0), 0.001, 0.999), rtol=1e-5)
     # The authors' first Adam step (beta_1 0.99, eps 1e-4 on √v, not on the debiased √v̂) on the batch's summed
-    # gradient, in numpy, against Keras's on the mean; their second moment starting at 0 (theirs starts at 1).
+    # gradient, in numpy, against Keras's on the mean, with the second moment starting at 0 (theirs starts at 1).
     variable = keras.Variable(np.zeros(3, np.float32))
     mean_gradient = np.array([1e-5, -3e-4, 2e-2], np.float32)  # eps matters for the first two
     model.optimizer.apply([mean_gradient], [variable])
