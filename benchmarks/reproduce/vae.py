@@ -130,6 +130,13 @@ def add_arguments(parser):
     parser.add_argument("--minutes", type=float, default=Config.minutes, help="training time budget")
     parser.add_argument("--batch-size", type=int, default=Config.batch_size)
     parser.add_argument("--lr", type=float, default=Config.learning_rate, help="Adam's learning rate")
+    parser.add_argument(
+        "--adam-epsilon",
+        type=float,
+        default=Config.adam_epsilon,
+        help="Adam's eps, added to √v of the batch-mean gradient (the paper's 1e-4; the authors' code adds it to "
+        "the batch-summed one's, which is 1e-4 / batch on the mean)",
+    )
     parser.add_argument("--nll-samples", type=int, default=Config.nll_samples, help="importance samples k")
     parser.add_argument("--nll-examples", type=int, default=Config.nll_examples, help="test images scored (10000: all)")
     parser.add_argument(
@@ -162,6 +169,7 @@ def configure(args):
         minutes=args.minutes,
         batch_size=args.batch_size,
         learning_rate=args.lr,
+        adam_epsilon=args.adam_epsilon,
         select_on_validation=args.select_on_validation,
         nll_samples=args.nll_samples,
         nll_examples=args.nll_examples,
@@ -182,8 +190,8 @@ def configure(args):
         if args.epochs_scale is not None:
             config = dataclasses.replace(config, epochs_scale=args.epochs_scale)
         return dataclasses.replace(config, epochs=sum(e for e, _ in paper_schedule(config)))
-    if args.epochs_scale is not None or args.recipe != Config.recipe:
-        raise SystemExit("--epochs-scale and --recipe are for --schedule paper")
+    if args.epochs_scale is not None or args.recipe != Config.recipe or args.adam_epsilon != Config.adam_epsilon:
+        raise SystemExit("--epochs-scale, --recipe and --adam-epsilon are for --schedule paper")
     return dataclasses.replace(config, epochs=args.epochs) if args.epochs else config
 
 
@@ -709,6 +717,8 @@ def run_paper(args, config):
         name += f"_batch{config.batch_size}"
     if config.recipe != Config.recipe:
         name += f"_{config.recipe}"
+    if config.adam_epsilon != Config.adam_epsilon:
+        name += f"_eps{config.adam_epsilon:g}"
     if args.quick:
         name += "_quick"
     directory = os.path.join(args.work_dir, f"{name}_schedule")
