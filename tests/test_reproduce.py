@@ -152,8 +152,12 @@ def test_the_authors_code_recipe_trains_on_mnists_first_59600_images_and_keeps_t
 
 
 def test_the_authors_code_recipe_starts_the_decoder_at_the_mean_image_and_matches_adam_on_the_summed_gradient():
-    config = vae.Config(recipe="authors_code", batch_size=20, hidden_units=(8,), latent_dim=2)
-    model = vae.build_model(config)
+    from benchmarks.reproduce.__main__ import build_parser
+
+    args = ["vae", "--schedule", "paper", "--recipe", "authors_code", "--batch-size", "20"]
+    config = vae.configure(build_parser().parse_args(args))
+    assert config.output_bias == "data_logit" and not vae.ablated(vae.Config())
+    model = vae.build_model(dataclasses.replace(config, hidden_units=(8,), latent_dim=2))
     x = np.random.default_rng(0).random((30, 784), dtype=np.float32) ** 3
     x[:, 0] = 0.0  # clipped to 0.001
     vae.set_output_bias_to_data_logit(model, x)

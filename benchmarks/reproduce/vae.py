@@ -10,6 +10,7 @@ started again continues, bit-identical to an uninterrupted run.
 `--variant hierarchical` is the paper's two-stochastic-layer VAE (keras_ae hierarchical_vae).
 `--recipe authors_code` follows, where the paper is silent, the authors' released code (github.com/yburda/iwae):
 its data split, output bias and Adam (`AUTHORS_CODE`); the paper schedule then scores the last weights, as it does.
+`--adam-beta-1`, `--adam-epsilon` and `--output-bias` set the recipe's optimizer and start one at a time.
 """
 
 import csv
@@ -72,7 +73,9 @@ class Config:
     epochs: int = 100000  # in effect unbounded: the time budget ends training
     batch_size: int = 100
     learning_rate: float = 1e-3
-    adam_epsilon: float = 1e-4
+    adam_epsilon: float = 1e-4  # added to √v of the batch-mean gradient
+    adam_beta_1: float = 0.9
+    output_bias: str = "zeros"  # or "data_logit": the decoder starts at the mean training image
     hidden_units: tuple = (200, 200)
     latent_dim: int = 50
     upper_hidden_units: tuple = (100, 100)  # hierarchical: q(z2|z1), mirrored in p(z1|z2)
@@ -137,6 +140,13 @@ def add_arguments(parser):
         help="Adam's eps, added to √v of the batch-mean gradient (the paper's 1e-4; the authors' code adds it to "
         "the batch-summed one's, which is 1e-4 / batch on the mean)",
     )
+    parser.add_argument("--adam-beta-1", type=float, default=Config.adam_beta_1, help="Adam's beta_1")
+    parser.add_argument(
+        "--output-bias",
+        choices=("zeros", "data_logit"),
+        default=Config.output_bias,
+        help="the decoder's output bias at the start: zeros (Keras's), or the logit of the mean training image",
+    )
     parser.add_argument("--nll-samples", type=int, default=Config.nll_samples, help="importance samples k")
     parser.add_argument("--nll-examples", type=int, default=Config.nll_examples, help="test images scored (10000: all)")
     parser.add_argument(
@@ -170,6 +180,8 @@ def configure(args):
         batch_size=args.batch_size,
         learning_rate=args.lr,
         adam_epsilon=args.adam_epsilon,
+        adam_beta_1=args.adam_beta_1,
+        output_bias=args.output_bias,
         select_on_validation=args.select_on_validation,
         nll_samples=args.nll_samples,
         nll_examples=args.nll_examples,
@@ -189,10 +201,28 @@ def configure(args):
             config = dataclasses.replace(config, **QUICK_PAPER)
         if args.epochs_scale is not None:
             config = dataclasses.replace(config, epochs_scale=args.epochs_scale)
+        if config.recipe == "authors_code":
+            if ablated(config):
+                raise SystemExit(f"--recipe authors_code sets {', '.join(ABLATIONS.values())} itself")
+            config = dataclasses.replace(
+                config,
+                adam_beta_1=AUTHORS_CODE["adam_beta_1"],
+                # Their gradient is the batch's sum, ours its mean: eps on the sum is eps / batch on the mean.
+                adam_epsilon=config.adam_epsilon / config.batch_size,
+                output_bias="data_logit",
+            )
         return dataclasses.replace(config, epochs=sum(e for e, _ in paper_schedule(config)))
-    if args.epochs_scale is not None or args.recipe != Config.recipe or args.adam_epsilon != Config.adam_epsilon:
-        raise SystemExit("--epochs-scale, --recipe and --adam-epsilon are for --schedule paper")
+    if args.epochs_scale is not None or ablated(config) or config.recipe != Config.recipe:
+        raise SystemExit(f"--epochs-scale, --recipe and {', '.join(ABLATIONS.values())} are for --schedule paper")
     return dataclasses.replace(config, epochs=args.epochs) if args.epochs else config
+
+
+ABLATIONS = {"adam_beta_1": "--adam-beta-1", "adam_epsilon": "--adam-epsilon", "output_bias": "--output-bias"}
+
+
+def ablated(config):
+    """The fields of ABLATIONS that `config` sets away from their defaults: (field, value) pairs."""
+    return [(f, getattr(config, f)) for f in ABLATIONS if getattr(config, f) != getattr(Config, f)]
 
 
 def paper_schedule(config):
@@ -258,12 +288,8 @@ def build_model(config):
         seed=config.seed,
         **options,
     )
-    if config.recipe == "authors_code":
-        # Their gradient is the batch's sum, ours its mean: eps on the sum is eps / batch on the mean.
-        adam = {"beta_1": AUTHORS_CODE["adam_beta_1"], "epsilon": config.adam_epsilon / config.batch_size}
-    else:
-        adam = {"epsilon": config.adam_epsilon}
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, **adam))
+    adam = keras.optimizers.Adam(config.learning_rate, beta_1=config.adam_beta_1, epsilon=config.adam_epsilon)
+    model.compile(optimizer=adam)
     return model
 
 
@@ -333,11 +359,10 @@ def paper_protocol(config, resumes=()):
     validation = f"checked every {config.validation_freq} epochs on the " + (
         "held-out " if config.binarization == "static" else ""
     )
-    if config.recipe == "authors_code":
-        adam = (
-            f"Adam (beta_1 {AUTHORS_CODE['adam_beta_1']}, eps {config.adam_epsilon:g} on the batch-summed gradient: "
-            f"{config.adam_epsilon / config.batch_size:g} on Keras's batch mean)"
-        )
+    authors = config.recipe == "authors_code"
+    summed = f": the authors' {Config.adam_epsilon:g} on the batch-summed one" if authors else ""
+    adam = f"Adam (beta_1 {config.adam_beta_1:g}, eps {config.adam_epsilon:g} on the batch-mean gradient{summed})"
+    if authors:
         selection = (
             f"none, as in the authors' code: the last weights are scored ({bound} {validation}validation images, "
             "binarized once, reported only)"
@@ -352,13 +377,13 @@ def paper_protocol(config, resumes=()):
             "rounded to 2 digits (within 1 %)"
         }
     else:
-        adam = f"Adam (eps {config.adam_epsilon:g})"
         selection = (
             f"the weights of the epoch with the best validation {bound} ({validation}validation images, binarized "
             "once); the last weights are kept beside them; the test set is scored only at the end, on the selected "
             "weights"
         )
-        recipe = {}
+        changed = ", ".join(f"{field} {value}" for field, value in ablated(config))
+        recipe = {"ablation": f"one piece of the authors' recipe alone: {changed}"} if changed else {}
     resumed = (
         f"resumed {len(resumes)} time(s), at epoch(s) {', '.join(map(str, resumes))}" if resumes else "never resumed"
     )
@@ -647,7 +672,7 @@ def train_paper(config, directory, x_train, x_valid, on_backup=None, callbacks=(
         raise ValueError("checkpoint_every must be a multiple of validation_freq")
     set_seed(config.seed)
     model = build_model(config)  # the model's dynamic binarization draws a fresh x ~ Bernoulli(p) at every step
-    if config.recipe == "authors_code":
+    if config.output_bias == "data_logit":
         set_output_bias_to_data_logit(model, x_train)  # a resumed run's restore overwrites it
     initial_epoch, best_val_loss = backup.restore(model, os.path.join(directory, BACKUP))
     curve_path = os.path.join(directory, CURVE)
@@ -717,8 +742,8 @@ def run_paper(args, config):
         name += f"_batch{config.batch_size}"
     if config.recipe != Config.recipe:
         name += f"_{config.recipe}"
-    if config.adam_epsilon != Config.adam_epsilon:
-        name += f"_eps{config.adam_epsilon:g}"
+    else:  # the recipe's own values are in its name
+        name += "".join(f"_{field}_{value}" for field, value in ablated(config))
     if args.quick:
         name += "_quick"
     directory = os.path.join(args.work_dir, f"{name}_schedule")
