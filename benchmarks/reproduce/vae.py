@@ -383,7 +383,7 @@ def paper_protocol(config, resumes=()):
             "weights"
         )
         changed = ", ".join(f"{field} {value}" for field, value in ablated(config))
-        recipe = {"ablation": f"one piece of the authors' recipe alone: {changed}"} if changed else {}
+        recipe = {"ablation": f"changed from the defaults: {changed}"} if changed else {}
     resumed = (
         f"resumed {len(resumes)} time(s), at epoch(s) {', '.join(map(str, resumes))}" if resumes else "never resumed"
     )
